@@ -1,0 +1,232 @@
+"""The one typed settings object: TOML file plus FAIRDESK_* environment variables, validated at start."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "FAIRDESK_"
+CONFIG_ENV = "FAIRDESK_CONFIG"
+DEFAULT_TEMPLATE = (
+    "Thanks for telling us. We have opened ticket {ref} for you and will continue there, "
+    "in the same queue as every other request: {link}"
+)
+PLACEHOLDER_SECRETS = {"changethis", "changeme", "secret", "password", "xxx", "todo"}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key and the fix."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+def _no_placeholder(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+        raise ValueError("is a placeholder; put the real secret in the environment variable instead")
+    return value
+
+
+class WebSettings(_Section):
+    host: str = Field("127.0.0.1", description="Address the web pages listen on.")
+    port: int = Field(8000, ge=0, le=65535, description="Port the web pages listen on (0 picks a free port).")
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Key that signs session and CSRF cookies. Unset: a random key is made once and kept in data_dir.",
+    )
+    blind_triage: bool = Field(
+        True, description="Show agents a pseudonym instead of the customer's handle until they choose to reveal it."
+    )
+
+    _check_secret = field_validator("secret_key")(_no_placeholder)
+
+
+class ReplySettings(_Section):
+    template: str = Field(
+        DEFAULT_TEMPLATE,
+        description="The one public reply sent to everyone. Placeholders: {ref} (ticket reference), {link} (ticket page).",
+    )
+    interval_seconds: float = Field(5.0, gt=0, description="How often the reply job sends what the outbox holds.")
+    max_attempts: int = Field(5, ge=1, le=50, description="Send attempts before a reply is recorded as failed.")
+    backoff_seconds: float = Field(30.0, gt=0, description="First retry delay; it grows 2x per attempt, capped at 1 h.")
+
+    @field_validator("template")
+    @classmethod
+    def _template_has_link(cls, value: str) -> str:
+        if "{link}" not in value:
+            raise ValueError("must contain {link}, the ticket page the customer continues on")
+        try:
+            value.format(ref="FD-1", link="http://x")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"has an unknown placeholder {exc}; only {{ref}} and {{link}} exist") from exc
+        return value
+
+
+class NlpSettings(_Section):
+    threshold: float = Field(
+        0.35,
+        ge=0.0,
+        le=1.0,
+        description="Complaint probability at or above which a post becomes a ticket. Low on purpose: "
+        "a missed complaint costs more than an extra ticket.",
+    )
+    model_path: Path | None = Field(None, description="A trained spaCy pipeline folder. Unset: the shipped model.")
+
+
+class SampleAccount(_Section):
+    handle: str = Field("fairdesk_demo", description="The brand handle the sample feed mentions.")
+    poll_seconds: float = Field(2.0, gt=0, description="Seconds between polls of the sample feed.")
+    per_poll: int = Field(3, ge=1, le=100, description="Posts the sample feed releases per poll (a steady pace).")
+    feed: Path | None = Field(None, description="A JSONL feed to replay. Unset: the bundled sample feed.")
+
+
+class XAccount(_Section):
+    handle: str = Field(description="The brand's X username, without @.")
+    user_id: str | None = Field(None, description="The brand's numeric X user id. Unset: looked up with /2/users/me.")
+    bearer_token: SecretStr | None = Field(None, description="App bearer token, for reading mentions and search.")
+    consumer_key: SecretStr | None = Field(None, description="OAuth 1.0a consumer (API) key, for replies.")
+    consumer_secret: SecretStr | None = Field(None, description="OAuth 1.0a consumer (API) secret.")
+    access_token: SecretStr | None = Field(None, description="OAuth 1.0a access token of the brand account.")
+    access_token_secret: SecretStr | None = Field(None, description="OAuth 1.0a access token secret.")
+    poll_seconds: float = Field(60.0, ge=1, description="Seconds between mention polls.")
+    search_query: str | None = Field(
+        None, description="Optional keyword-listening query; hits become tickets but are never replied to."
+    )
+    api_base_url: str = Field("https://api.twitter.com", description="X API host; point it at a compatible server.")
+
+    _check_secrets = field_validator(
+        "bearer_token", "consumer_key", "consumer_secret", "access_token", "access_token_secret"
+    )(_no_placeholder)
+
+
+class BlueskyAccount(_Section):
+    handle: str = Field(description="The brand's Bluesky handle, e.g. brand.bsky.social.")
+    app_password: SecretStr | None = Field(None, description="An app password for the handle (never the main one).")
+    service_url: str = Field("https://bsky.social", description="The account's PDS.")
+    poll_seconds: float = Field(30.0, ge=1, description="Seconds between notification polls.")
+
+    _check_secret = field_validator("app_password")(_no_placeholder)
+
+
+class Settings(BaseSettings):
+    """Everything the daemon is told. Build it once in main() with load_settings() and pass it down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", env_ignore_empty=True, extra="forbid", validate_default=True
+    )
+
+    data_dir: Path = Field(Path("fairdesk-data"), description="Folder for the SQLite database and generated keys.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL. Unset: SQLite in data_dir. PostgreSQL: postgresql+psycopg://user@host:5432/db.",
+    )
+    public_url: str = Field("http://127.0.0.1:8000", description="Public base URL used in reply links.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log verbosity.")
+    web: WebSettings = Field(default_factory=WebSettings, description="The daemon's web pages.")
+    reply: ReplySettings = Field(default_factory=ReplySettings, description="The public reply.")
+    nlp: NlpSettings = Field(default_factory=NlpSettings, description="The complaint classifier.")
+    sample: dict[str, SampleAccount] = Field(
+        default_factory=dict, description="Built-in sample feed accounts, by name (the embedded default)."
+    )
+    x: dict[str, XAccount] = Field(default_factory=dict, description="X accounts, by name.")
+    bluesky: dict[str, BlueskyAccount] = Field(default_factory=dict, description="Bluesky accounts, by name.")
+
+    @field_validator("public_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _db_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init kwargs; environment variables (secrets) override it.
+        return env_settings, init_settings
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'fairdesk.db'}"
+
+    def accounts(self) -> list[tuple[str, str, BaseModel]]:
+        """Every configured account as (platform, name, settings)."""
+        out: list[tuple[str, str, BaseModel]] = []
+        for platform in ("sample", "x", "bluesky"):
+            for name, account in getattr(self, platform).items():
+                out.append((platform, name, account))
+        return out
+
+
+def _hint(loc: tuple[Any, ...], kind: str, msg: str) -> str:
+    if kind == "extra_forbidden":
+        return "unknown setting; check its spelling or remove it (`fairdesk init` writes every known key)"
+    if kind == "missing":
+        return "is required; add it to the config file"
+    if kind in ("int_parsing", "float_parsing", "bool_parsing"):
+        return f"{msg.lower()}; in TOML write numbers and booleans without quotes"
+    return msg
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line: the first bad key, what is wrong and how to fix it."""
+    errors = exc.errors()
+    first = errors[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    message = f"config key `{key}`: {_hint(first['loc'], first['type'], first['msg'])}"
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return message
+
+
+def config_path(explicit: Path | None) -> Path | None:
+    if explicit is not None:
+        return explicit
+    from_env = os.environ.get(CONFIG_ENV)
+    return Path(from_env) if from_env else None
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read the TOML file (``--config`` or FAIRDESK_CONFIG) and the environment; raise ConfigError if unusable.
+
+    With no config file at all, the embedded default runs: SQLite in ./fairdesk-data and the sample feed.
+    """
+    path = config_path(path)
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} does not exist; `fairdesk init {path}` writes an example") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from exc
+    if path is None and not settings.accounts():
+        settings.sample["demo"] = SampleAccount()
+    return settings
+
+
+def masked_dump(settings: Settings) -> dict[str, Any]:
+    """The effective settings as plain data with every secret shown as '**********'."""
+    return settings.model_dump(mode="json")

@@ -1,0 +1,176 @@
+"""The `fairdesk` command line: run, init, config, tickets, agent, classify, train, eval."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from config.example import example_toml
+from config.settings import ConfigError, Settings, load_settings, masked_dump
+
+app = typer.Typer(help="fairdesk: every social complaint becomes an ordinary ticket, reach stripped.", no_args_is_help=True)
+agent_app = typer.Typer(help="Manage agent accounts.", no_args_is_help=True)
+app.add_typer(agent_app, name="agent")
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML config file (default: $FAIRDESK_CONFIG, else the embedded demo).")
+]
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("apscheduler", "httpx", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        typer.echo(f"fairdesk: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _check_templates(settings: Settings) -> None:
+    """A reply template that cannot fit a platform's post length is a config error now, not a failed post later."""
+    checks = []
+    if settings.x:
+        from listener.x import check_template as check_x
+
+        checks.append(("x", check_x))
+    if settings.bluesky:
+        from listener.bluesky import check_template as check_bsky
+
+        checks.append(("bluesky", check_bsky))
+    for platform, check in checks:
+        try:
+            check(settings.reply.template, settings.public_url)
+        except ValueError as exc:
+            raise ConfigError(f"config key `reply.template`: too long for {platform}: {exc}") from exc
+
+
+@app.command()
+def run(config: ConfigOption = None) -> None:
+    """Run the daemon: poll every account, file tickets, send replies, serve the web pages."""
+    from fairdesk.app import build, serve
+    from ticketing.agents import ensure_first_agent
+    from ticketing.db import transaction
+
+    settings = _settings(config)
+    configure_logging(settings.log_level)
+    try:
+        _check_templates(settings)
+    except ConfigError as exc:
+        typer.echo(f"fairdesk: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    daemon = build(settings)
+    with transaction(daemon.sessions) as session:
+        first = ensure_first_agent(session=session)
+    accounts = ", ".join(f"{p}/{n}" for p, n, _ in settings.accounts()) or "none"
+    typer.echo(f"fairdesk: database {_safe_url(settings.resolved_database_url)}; accounts: {accounts}")
+    if first:
+        typer.echo(f"fairdesk: created agent '{first[0]}' with password: {first[1]}")
+        typer.echo("          (shown once; add more agents with `fairdesk agent add NAME`)")
+
+    def ready(url: str) -> None:
+        typer.echo(f"fairdesk: web pages on {url}  (agent queue: {url}/agent, health: {url}/healthz)")
+        if settings.sample:
+            typer.echo(f"fairdesk: sample feed replies appear on {url}/sample")
+        typer.echo("fairdesk: press Ctrl+C to stop")
+
+    serve(daemon, on_ready=ready)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command()
+def init(path: Annotated[Path, typer.Argument(help="Where to write the example config.")] = Path("fairdesk.toml")) -> None:
+    """Write a commented example config file."""
+    if path.exists():
+        typer.echo(f"fairdesk: {path} exists; not overwriting it", err=True)
+        raise typer.Exit(1)
+    path.write_text(example_toml(), encoding="utf-8")
+    typer.echo(f"fairdesk: wrote {path}; run with `fairdesk run --config {path}`")
+
+
+@app.command("config")
+def show_config(config: ConfigOption = None) -> None:
+    """Print the effective configuration, secrets masked."""
+    settings = _settings(config)
+    typer.echo(json.dumps(masked_dump(settings), indent=2, default=str))
+
+
+@app.command()
+def tickets(
+    config: ConfigOption = None,
+    status: Annotated[str, typer.Option(help="A status, 'active' or '' for all.")] = "active",
+    limit: Annotated[int, typer.Option(help="How many to show.")] = 50,
+) -> None:
+    """List the queue in the terminal, most urgent first."""
+    from ticketing.db import make_engine, migrate, session_factory, transaction
+    from ticketing.store import QueueFilter, queue
+
+    settings = _settings(config)
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine)
+    with transaction(session_factory(engine)) as session:
+        rows = queue(session=session, filters=QueueFilter(status=status or None), limit=limit)
+        if not rows:
+            typer.echo("no tickets")
+        for t in rows:
+            where = f"{t.channel}/{t.platform}" if t.platform else t.channel
+            subject = t.subject.encode("unicode_escape").decode("ascii") if not t.subject.isprintable() else t.subject
+            typer.echo(f"{t.ref}  P{t.priority}  {t.status:<8} {where:<16} {subject[:70]}")
+    engine.dispose()
+
+
+@agent_app.command("add")
+def agent_add(
+    name: Annotated[str, typer.Argument(help="The agent's login name.")],
+    config: ConfigOption = None,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+) -> None:
+    """Create an agent account (the password is stored as an argon2 hash)."""
+    from ticketing.agents import AgentError, add_agent
+    from ticketing.db import make_engine, migrate, session_factory, transaction
+
+    settings = _settings(config)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine)
+    try:
+        with transaction(session_factory(engine)) as session:
+            add_agent(session=session, name=name, password=password)
+    except AgentError as exc:
+        typer.echo(f"fairdesk: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    typer.echo(f"fairdesk: agent {name} added")
+
+
+def _register_nlp_commands() -> None:
+    from nlp.commands import classify_cmd, eval_cmd, train_cmd
+
+    app.command("classify", help="Classify posts (arguments, or one per line on stdin); prints JSON lines.")(classify_cmd)
+    app.command("train", help="Train the complaint classifier reproducibly.")(train_cmd)
+    app.command("eval", help="Evaluate the classifier on a labelled CSV (text,label[,domain]).")(eval_cmd)
+
+
+_register_nlp_commands()
+
+
+def main() -> None:
+    app()

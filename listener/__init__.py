@@ -1,0 +1,29 @@
+"""Listening to platforms: the adapter contract, the adapters and the poll job."""
+
+from listener.base import (
+    Adapter,
+    AdapterError,
+    AuthFailed,
+    Batch,
+    FoundBy,
+    Mention,
+    MentionKind,
+    PermanentError,
+    RateLimited,
+    Reply,
+    TransientError,
+)
+
+__all__ = [
+    "Adapter",
+    "AdapterError",
+    "AuthFailed",
+    "Batch",
+    "FoundBy",
+    "Mention",
+    "MentionKind",
+    "PermanentError",
+    "RateLimited",
+    "Reply",
+    "TransientError",
+]

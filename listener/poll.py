@@ -1,0 +1,142 @@
+"""One poll of one account: fetch since the stored cursor, classify, record every outcome, advance the cursor."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, update
+
+from listener.base import Adapter, AdapterError, AuthFailed, RateLimited
+from ticketing.db import SessionFactory, transaction
+from ticketing.intake import record_mention
+from ticketing.models import AccountState, utcnow
+from ticketing.priority import Verdict
+
+logger = logging.getLogger(__name__)
+
+Classify = Callable[[Sequence[str]], Sequence[Verdict]]
+LEASE = timedelta(minutes=5)
+RATE_LIMIT_OWNER = "(rate limited)"
+
+
+@dataclass
+class PollResult:
+    platform: str
+    account: str
+    fetched: int = 0
+    new: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    replies_queued: int = 0
+    skipped_run: str | None = None  # why nothing was fetched (another daemon holds the lease, rate limited, ...)
+    error: str | None = None
+
+
+def poll_once(
+    adapter: Adapter, *, classify: Classify, sessions: SessionFactory, owner: str, now: datetime | None = None
+) -> PollResult:
+    """Run one pass for one account. Safe to run from several daemons at once: the account's lease is claimed
+    through the database, and the cursor moves only in the transaction that records the batch's outcomes."""
+    result = PollResult(adapter.platform, adapter.account)
+    now = now or utcnow()
+    cursor = _claim(sessions, adapter, owner, now)
+    if cursor is False:
+        result.skipped_run = "another daemon is polling this account"
+        return result
+    try:
+        batch = adapter.fetch(cursor)  # type: ignore[arg-type]
+    except AdapterError as exc:
+        _record_error(sessions, adapter, owner, exc)
+        result.error = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, RateLimited):
+            result.skipped_run = f"rate limited for {exc.retry_after:.0f} s"
+        return result
+
+    verdicts = classify([m.text for m in batch.mentions]) if batch.mentions else []
+    with transaction(sessions) as session:
+        state = session.get(AccountState, (adapter.platform, adapter.account), with_for_update=True)
+        if state is None or state.lease_owner != owner:
+            # Our lease expired and someone else took over; drop this batch, they will fetch it again.
+            result.skipped_run = "lease lost before recording"
+            return result
+        for mention, verdict in zip(batch.mentions, verdicts, strict=True):
+            outcome = record_mention(session=session, mention=mention, verdict=verdict)
+            result.fetched += 1
+            if outcome.new:
+                result.new += 1
+                result.outcomes[outcome.outcome] += 1
+                result.replies_queued += int(outcome.reply_queued)
+        was_unhealthy = not state.healthy
+        state.cursor = batch.cursor
+        state.last_success_at = utcnow()
+        state.healthy = True
+        state.last_error = None
+        state.mentions_seen += result.new
+        state.lease_owner = None
+        state.lease_until = None
+        if batch.gap:
+            state.gap_at = utcnow()
+            logger.warning("%s/%s: more new posts than the platform keeps; some were unreachable", *_key(adapter))
+        session.add(state)
+    if was_unhealthy:
+        logger.info("%s/%s polling recovered", *_key(adapter))
+    if result.new:
+        logger.info("%s/%s poll: %d new %s", *_key(adapter), result.new, dict(result.outcomes))
+    return result
+
+
+def _key(adapter: Adapter) -> tuple[str, str]:
+    return adapter.platform, adapter.account
+
+
+def _claim(sessions: SessionFactory, adapter: Adapter, owner: str, now: datetime) -> str | None | bool:
+    """Take the account's poll lease; return its cursor, or False if another daemon holds it."""
+    with transaction(sessions) as session:
+        if session.get(AccountState, _key(adapter)) is None:
+            session.add(AccountState(platform=adapter.platform, account=adapter.account))
+    with transaction(sessions) as session:
+        claimed = session.execute(
+            update(AccountState)
+            .where(
+                AccountState.platform == adapter.platform,  # type: ignore[arg-type]
+                AccountState.account == adapter.account,  # type: ignore[arg-type]
+                or_(
+                    AccountState.lease_until.is_(None),  # type: ignore[union-attr]
+                    AccountState.lease_until < now,  # type: ignore[operator]
+                    AccountState.lease_owner == owner,  # type: ignore[arg-type]
+                ),
+            )
+            .values(lease_owner=owner, lease_until=now + LEASE)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        state = session.get(AccountState, _key(adapter))
+        assert state is not None
+        return state.cursor
+
+
+def _record_error(sessions: SessionFactory, adapter: Adapter, owner: str, exc: AdapterError) -> None:
+    with transaction(sessions) as session:
+        state = session.get(AccountState, _key(adapter))
+        if state is None:
+            return
+        first = state.healthy and state.last_error is None
+        state.last_error = f"{type(exc).__name__}: {exc}"[:500]
+        state.last_error_at = utcnow()
+        if isinstance(exc, AuthFailed):
+            if state.healthy:
+                logger.error("%s/%s: credentials refused (%s); fix them and restart", *_key(adapter), exc)
+            state.healthy = False
+        elif first:
+            logger.warning("%s/%s: poll failed: %s", *_key(adapter), state.last_error)
+        if isinstance(exc, RateLimited):
+            # Hold the lease until the reset so that no daemon calls into the limit.
+            state.lease_owner = RATE_LIMIT_OWNER
+            state.lease_until = utcnow() + timedelta(seconds=max(exc.retry_after, 0))
+        elif state.lease_owner == owner:
+            state.lease_owner = None
+            state.lease_until = None
+        session.add(state)

@@ -1,0 +1,206 @@
+"""The reply job: send what the outbox holds, at most once per post, across crashes and several daemons."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, update
+from sqlmodel import select
+
+from listener.base import Adapter, AdapterError, FoundBy, Mention, MentionKind, PermanentError, RateLimited, Reply
+from ticketing.db import SessionFactory, transaction
+from ticketing.models import EntryKind, Outbox, ReplyState, Ticket, TicketEntry, utcnow
+from ticketing.tokens import new_token
+
+logger = logging.getLogger(__name__)
+
+CLAIM_LEASE = timedelta(minutes=2)
+MAX_BACKOFF = timedelta(hours=1)
+BATCH = 20
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyPolicy:
+    template: str
+    public_url: str
+    max_attempts: int = 5
+    backoff_seconds: float = 30.0
+
+
+def render_reply(template: str, *, ref: str, link: str) -> str:
+    return template.format(ref=ref, link=link)
+
+
+def mention_for(ticket: Ticket) -> Mention:
+    """The mention a social ticket was opened from, rebuilt from what the ticket keeps."""
+    return Mention(
+        platform=ticket.platform or "",
+        account=ticket.account or "",
+        post_id=ticket.post_id or "",
+        author_id=ticket.author_id or "",
+        author_handle=ticket.author_handle or "",
+        text=ticket.body,
+        created_at=ticket.created_at,
+        url=ticket.post_url or "",
+        kind=MentionKind.MENTION,
+        found_by=FoundBy(ticket.found_by or FoundBy.MENTION),
+        conversation_id=ticket.conversation_id,
+    )
+
+
+def send_due_replies(
+    adapters: Mapping[tuple[str, str], Adapter],
+    *,
+    sessions: SessionFactory,
+    policy: ReplyPolicy,
+    owner: str,
+    now: datetime | None = None,
+) -> int:
+    """Send every due reply this daemon can claim; return how many were sent."""
+    now = now or utcnow()
+    sent = 0
+    for outbox_id, stale in _claim(sessions, owner, now, set(adapters)):
+        sent += _deliver(adapters, sessions, policy, outbox_id, stale=stale)
+    return sent
+
+
+def _claim(sessions: SessionFactory, owner: str, now: datetime, keys: set[tuple[str, str]]) -> list[tuple[int, bool]]:
+    due = or_(
+        and_(Outbox.state == ReplyState.PENDING, Outbox.next_attempt_at <= now),  # type: ignore[arg-type,operator]
+        and_(Outbox.state == ReplyState.SENDING, Outbox.claimed_until < now),  # type: ignore[arg-type,operator]
+    )
+    claimed: list[tuple[int, bool]] = []
+    with transaction(sessions) as session:
+        rows = session.exec(
+            select(Outbox).where(due).order_by(Outbox.id).limit(BATCH).with_for_update(skip_locked=True)  # type: ignore[arg-type]
+        ).all()
+        for row in rows:
+            if (row.platform, row.account) not in keys:
+                continue
+            stale = row.state == ReplyState.SENDING
+            # Conditional update: on SQLite (no row locks) this is what makes the claim exclusive.
+            won = session.execute(
+                update(Outbox)
+                .where(Outbox.id == row.id, due)  # type: ignore[arg-type]
+                .values(state=ReplyState.SENDING, claimed_by=owner, claimed_until=now + CLAIM_LEASE)
+            )
+            if won.rowcount == 1:  # type: ignore[attr-defined]
+                claimed.append((row.id, stale))  # type: ignore[arg-type]
+    return claimed
+
+
+def _deliver(
+    adapters: Mapping[tuple[str, str], Adapter], sessions: SessionFactory, policy: ReplyPolicy, outbox_id: int, *, stale: bool
+) -> int:
+    with transaction(sessions) as session:
+        row = session.get(Outbox, outbox_id)
+        ticket = session.get(Ticket, row.ticket_id) if row else None
+        assert row is not None and ticket is not None
+        adapter = adapters[(row.platform, row.account)]
+        mention = mention_for(ticket)
+        ref = ticket.ref
+
+    if stale:
+        # A daemon claimed this before and never recorded the result: it may have posted. Ask the platform.
+        try:
+            remote_id = adapter.find_reply(mention)
+        except AdapterError as exc:
+            # Stay in SENDING: until the platform answers, this reply must not be sent again.
+            with transaction(sessions) as session:
+                row = session.get(Outbox, outbox_id)
+                assert row is not None
+                row.claimed_until = utcnow() + timedelta(seconds=policy.backoff_seconds)
+                row.last_error = f"could not check for an earlier reply: {exc}"[:500]
+                session.add(row)
+            return 0
+        if remote_id is not None:
+            _mark_sent(sessions, outbox_id, remote_id, text=None)
+            logger.info("reply for %s was already posted (%s); recorded it", ref, remote_id)
+            return 0
+
+    token, token_hash = new_token()
+    with transaction(sessions) as session:
+        row = session.get(Outbox, outbox_id)
+        ticket = session.get(Ticket, row.ticket_id)  # type: ignore[union-attr]
+        assert row is not None and ticket is not None
+        # The token is stored only as its hash; a new one replaces any from a send that never happened.
+        ticket.token_hash = token_hash
+        row.attempts += 1
+        session.add_all([ticket, row])
+    text = render_reply(policy.template, ref=ref, link=f"{policy.public_url}/t/{token}")
+    try:
+        remote_id = adapter.send_reply(Reply(account=mention.account, in_reply_to=mention, text=text))
+    except PermanentError as exc:
+        _fail(sessions, outbox_id, f"refused by {mention.platform}: {exc}")
+        return 0
+    except RateLimited as exc:
+        _retry_later(sessions, outbox_id, policy, str(exc), refund=True, delay=exc.retry_after)
+        return 0
+    except AdapterError as exc:
+        _retry_later(sessions, outbox_id, policy, str(exc))
+        return 0
+    _mark_sent(sessions, outbox_id, remote_id, text=text.replace(token, "…"))
+    logger.info("replied to %s post %s for ticket %s", mention.platform, mention.post_id, ref)
+    return 1
+
+
+def _mark_sent(sessions: SessionFactory, outbox_id: int, remote_id: str, *, text: str | None) -> None:
+    with transaction(sessions) as session:
+        row = session.get(Outbox, outbox_id)
+        assert row is not None
+        row.state = ReplyState.SENT
+        row.remote_id = remote_id
+        row.sent_at = utcnow()
+        row.text = text or row.text
+        row.claimed_until = None
+        row.last_error = None
+        session.add(row)
+        session.add(
+            TicketEntry(ticket_id=row.ticket_id, kind=EntryKind.REPLY, body="Public reply sent", actor="fairdesk", public=True)
+        )
+
+
+def _fail(sessions: SessionFactory, outbox_id: int, error: str) -> None:
+    with transaction(sessions) as session:
+        row = session.get(Outbox, outbox_id)
+        assert row is not None
+        row.state = ReplyState.FAILED
+        row.last_error = error[:500]
+        row.claimed_until = None
+        session.add(row)
+    logger.warning("reply %d failed for good: %s", outbox_id, error)
+
+
+def _retry_later(
+    sessions: SessionFactory,
+    outbox_id: int,
+    policy: ReplyPolicy,
+    error: str,
+    *,
+    refund: bool = False,
+    delay: float | None = None,
+) -> None:
+    """Put the reply back in the queue with exponential backoff, or fail it once attempts run out.
+    ``refund``: the attempt did not reach the platform's judgement (rate limit), so it does not count."""
+    with transaction(sessions) as session:
+        row = session.get(Outbox, outbox_id)
+        assert row is not None
+        if refund:
+            row.attempts = max(row.attempts - 1, 0)
+        if row.attempts >= policy.max_attempts:
+            row.state = ReplyState.FAILED
+            row.last_error = f"gave up after {row.attempts} attempts: {error}"[:500]
+            logger.warning("reply %d failed after %d attempts: %s", outbox_id, row.attempts, error)
+        else:
+            if delay is None:
+                base = policy.backoff_seconds * 2 ** max(row.attempts - 1, 0)
+                delay = min(base, MAX_BACKOFF.total_seconds()) * random.uniform(0.8, 1.2)
+            row.state = ReplyState.PENDING
+            row.next_attempt_at = utcnow() + timedelta(seconds=delay)
+            row.last_error = error[:500]
+        row.claimed_until = None
+        session.add(row)

@@ -1,0 +1,129 @@
+"""The built-in sample platform: replays a bundled JSONL feed at a steady pace and records replies locally."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from config.settings import SampleAccount, Settings
+from listener.base import Batch, FoundBy, Mention, MentionKind, PermanentError, Reply, TransientError
+
+logger = logging.getLogger(__name__)
+
+PLATFORM = "sample"
+BUNDLED_FEED = Path(__file__).resolve().parent / "data" / "sample_feed.jsonl"
+
+
+def load_feed(path: Path) -> list[dict[str, Any]]:
+    posts = []
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    posts.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{path}:{number}: not a JSON object: {exc}") from exc
+    return posts
+
+
+def to_mention(payload: dict[str, Any], *, account: str, handle: str, public_url: str) -> Mention:
+    """Normalise one raw sample post. Everything about the author except id and handle is dropped here."""
+    author = payload["author"]
+    mentioned = {h.lower().lstrip("@") for h in payload.get("mentions", [])}
+    addressed = handle.lower() in mentioned
+    return Mention(
+        platform=PLATFORM,
+        account=account,
+        post_id=str(payload["id"]),
+        author_id=str(author["id"]),
+        author_handle=str(author["handle"]),
+        text=str(payload.get("text", "")),
+        created_at=datetime.fromisoformat(payload["created_at"].replace("Z", "+00:00")).astimezone(UTC),
+        url=f"{public_url}/sample#post-{payload['id']}",
+        kind=MentionKind(payload.get("kind", "mention")),
+        found_by=FoundBy.MENTION if addressed else FoundBy.SEARCH,
+        addresses_account=addressed,
+        from_account=str(author["handle"]).lower() == handle.lower(),
+        reply_to_id=payload.get("in_reply_to"),
+        conversation_id=payload.get("conversation_id"),
+        lang=payload.get("lang"),
+    )
+
+
+class SampleAdapter:
+    """Releases ``per_poll`` posts per fetch; the cursor is the index of the next post.
+
+    Replies are appended (and fsynced) to ``replies_path`` instead of being posted: that file plays the platform.
+    """
+
+    platform = PLATFORM
+
+    def __init__(self, name: str, settings: SampleAccount, *, replies_path: Path, public_url: str) -> None:
+        self.account = name
+        self.handle = settings.handle
+        self.per_poll = settings.per_poll
+        self.public_url = public_url
+        self.replies_path = replies_path
+        self._posts = load_feed(settings.feed or BUNDLED_FEED)
+        self._lock = threading.Lock()
+
+    def fetch(self, since: str | None) -> Batch:
+        try:
+            start = int(since or 0)
+        except ValueError as exc:
+            raise TransientError(f"bad sample cursor {since!r}") from exc
+        chunk = self._posts[start : start + self.per_poll]
+        mentions = [to_mention(p, account=self.account, handle=self.handle, public_url=self.public_url) for p in chunk]
+        return Batch(mentions=mentions, cursor=str(start + len(chunk)))
+
+    def send_reply(self, reply: Reply) -> str:
+        if not reply.in_reply_to.addresses_account:
+            raise PermanentError("the post does not mention the account")
+        with self._lock:
+            if (existing := self.find_reply(reply.in_reply_to)) is not None:
+                raise PermanentError(f"already replied ({existing})")
+            remote_id = f"reply-{reply.in_reply_to.post_id}"
+            record = {
+                "id": remote_id,
+                "account": self.account,
+                "in_reply_to": reply.in_reply_to.post_id,
+                "to_handle": reply.in_reply_to.author_handle,
+                "text": reply.text,
+                "sent_at": datetime.now(UTC).isoformat(),
+            }
+            self.replies_path.parent.mkdir(parents=True, exist_ok=True)
+            with self.replies_path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        return remote_id
+
+    def find_reply(self, mention: Mention) -> str | None:
+        for record in self.sent():
+            if record["in_reply_to"] == mention.post_id:
+                return str(record["id"])
+        return None
+
+    def sent(self) -> list[dict[str, Any]]:
+        """Every reply this account has 'posted', oldest first."""
+        if not self.replies_path.exists():
+            return []
+        with self.replies_path.open(encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+
+    def close(self) -> None:
+        pass
+
+
+def make_sample_adapter(name: str, account: SampleAccount, settings: Settings) -> SampleAdapter:
+    return SampleAdapter(
+        name,
+        account,
+        replies_path=settings.data_dir / "sample" / f"replies-{name}.jsonl",
+        public_url=settings.public_url,
+    )

@@ -1,0 +1,38 @@
+# Shared by scripts/demo and scripts/test: a cached virtualenv outside the checkout, keyed by pyproject.toml.
+# Usage: source scripts/env.sh; fairdesk_venv [EXTRAS]   -> sets VENV and puts it first on PATH
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+FAIRDESK_CACHE="${FAIRDESK_CACHE:-$HOME/.cache/fairdesk}"
+export FAIRDESK_CACHE
+
+fairdesk_python() {
+  for candidate in python3.11 python3.12 python3.13 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+      echo "$candidate"; return 0
+    fi
+  done
+  echo "fairdesk: Python 3.11 or newer is needed" >&2; return 1
+}
+
+fairdesk_venv() {
+  local extras="${1:-}" py key
+  py="$(fairdesk_python)"
+  key="$( (cat "$ROOT/pyproject.toml"; "$py" -V) | sha256sum | cut -c1-12)"
+  VENV="$FAIRDESK_CACHE/venv-$key"
+  if [ ! -x "$VENV/bin/python" ]; then
+    echo "fairdesk: creating a virtualenv in $VENV" >&2
+    "$py" -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --upgrade pip
+  fi
+  local stamp="$VENV/.installed${extras:+-$extras}"
+  if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
+    echo "fairdesk: installing fairdesk${extras:+[$extras]} (first time takes a minute or two)" >&2
+    "$VENV/bin/pip" install --quiet -e "$ROOT${extras:+[$extras]}"
+    touch "$stamp"
+  else
+    # Re-link the editable install to this checkout (the venv is shared between clones).
+    "$VENV/bin/pip" install --quiet --no-deps -e "$ROOT${extras:+[$extras]}"
+  fi
+  export PATH="$VENV/bin:$PATH"
+  export VENV
+}

@@ -1,0 +1,207 @@
+"""SQLModel tables: tickets and their timeline, the mention ledger, the reply outbox, account state, agents."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Aware UTC; SQLModel's UTCDateTime columns store and return UTC on SQLite and PostgreSQL alike."""
+    return datetime.now(UTC)
+
+
+class Channel(StrEnum):
+    SOCIAL = "social"
+    WEB = "web"
+    EMAIL = "email"
+
+
+class Status(StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    PENDING = "pending"  # waiting on the customer
+    SOLVED = "solved"
+    CLOSED = "closed"
+
+
+class Outcome(StrEnum):
+    TICKETED = "ticketed"
+    APPENDED = "appended"  # added to an existing ticket's thread
+    MERGED = "merged"  # the same post was already ticketed through another of the brand's accounts
+    SKIPPED = "skipped"
+
+
+class SkipReason(StrEnum):
+    NOT_COMPLAINT = "not_complaint"
+    OWN_POST = "own_post"
+    REPOST = "repost"
+    OPTED_OUT = "opted_out"
+    DUPLICATE = "duplicate"
+
+
+class ReplyState(StrEnum):
+    PENDING = "pending"  # intent recorded, not yet tried (or waiting for a retry)
+    SENDING = "sending"  # claimed by a daemon; the outcome of the send is not yet known
+    SENT = "sent"
+    FAILED = "failed"  # gave up: permanent refusal or attempts exhausted
+    CANCELLED = "cancelled"  # e.g. the customer opted out before it was sent
+
+
+class TicketBase(SQLModel):
+    channel: str = Field(index=True, max_length=16)
+    status: str = Field(default=Status.NEW, index=True, max_length=16)
+    priority: int = Field(index=True, description="1 (most urgent) to 4, from the content only")
+    subject: str = Field(max_length=200)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    platform: str | None = Field(default=None, index=True)
+    account: str | None = None
+    post_id: str | None = None
+    post_url: str | None = None
+    author_id: str | None = None
+    author_handle: str | None = None
+    conversation_id: str | None = Field(default=None, index=True)
+    found_by: str | None = None
+    contact_email: str | None = None
+    label: str | None = None
+    score: float | None = None
+    severity: int | None = None
+    model_version: str | None = None
+    triage_reason: str | None = None
+    deleted_at_source: bool = False
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Ticket(TicketBase, table=True):
+    __table_args__ = (UniqueConstraint("platform", "post_id", name="uq_ticket_post"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str | None = Field(default=None, unique=True, max_length=64)
+    assignee: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"FD-{self.id:06d}"
+
+
+class EntryKind(StrEnum):
+    POST = "post"  # a later post in the ticket's thread
+    CUSTOMER_DETAILS = "customer_details"  # submitted on the link page
+    NOTE = "note"  # internal agent note
+    STATUS = "status"  # status change (public)
+    ASSIGN = "assign"
+    REVEAL = "reveal"  # an agent revealed the customer's handle
+    REPLY = "reply"  # the public reply was sent
+
+
+class TicketEntry(SQLModel, table=True):
+    """The ticket's timeline. ``public`` entries may be shown on the customer's page."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    kind: str = Field(max_length=24)
+    body: str = Field(default="", sa_column=Column(Text, nullable=False))
+    actor: str = ""
+    public: bool = False
+    post_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class LedgerEntry(SQLModel, table=True):
+    """Every fetched mention and what became of it."""
+
+    __table_args__ = (UniqueConstraint("platform", "account", "post_id", name="uq_ledger_post"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(index=True)
+    account: str
+    post_id: str
+    kind: str
+    found_by: str
+    author_handle: str
+    outcome: str = Field(index=True, max_length=16)
+    reason: str | None = None
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id")
+    label: str | None = None
+    score: float | None = None
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    posted_at: datetime
+    fetched_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class Outbox(SQLModel, table=True):
+    """One public reply: the intent is recorded before sending and the result after."""
+
+    __table_args__ = (UniqueConstraint("platform", "in_reply_to", name="uq_outbox_post"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    platform: str
+    account: str
+    in_reply_to: str
+    state: str = Field(default=ReplyState.PENDING, index=True, max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, index=True)
+    claimed_by: str | None = None
+    claimed_until: datetime | None = None
+    remote_id: str | None = None
+    text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    last_error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+
+
+class AccountState(SQLModel, table=True):
+    """Per-account cursor, poll lease and health."""
+
+    platform: str = Field(primary_key=True)
+    account: str = Field(primary_key=True)
+    cursor: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    healthy: bool = True
+    gap_at: datetime | None = None
+    mentions_seen: int = 0
+
+
+class OptOut(SQLModel, table=True):
+    """Authors who asked not to be contacted on a platform: no replies, ever."""
+
+    platform: str = Field(primary_key=True)
+    author_id: str = Field(primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Agent(SQLModel, table=True):
+    name: str = Field(primary_key=True, max_length=64)
+    password_hash: str
+    created_at: datetime = Field(default_factory=utcnow)
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+
+
+class Setting(SQLModel, table=True):
+    """Small key/value state the daemon keeps (e.g. generated signing key)."""
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class TicketPublic(SQLModel):
+    """What the customer's link page may show: no notes, no submitted details, no agent data."""
+
+    ref: str
+    status: str
+    channel: str
+    body: str
+    post_url: str | None
+    author_handle: str | None
+    created_at: datetime
+    deleted_at_source: bool

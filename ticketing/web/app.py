@@ -1,0 +1,118 @@
+"""The web app factory: dependencies in, no files or network needed; security headers; one error handler."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from ticketing.db import SessionFactory
+from ticketing.priority import Verdict
+
+logger = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+class TicketNotFound(Exception):
+    """No ticket behind this link (or the link is malformed): the same 404 as any missing page."""
+
+
+@dataclass
+class WebContext:
+    """Everything the pages need, handed in by the composition root."""
+
+    sessions: SessionFactory
+    classify: Callable[[Sequence[str]], Sequence[Verdict]]
+    public_url: str
+    secret_key: str
+    blind_triage: bool = True
+    accounts: Sequence[tuple[str, str]] = ()  # configured (platform, account) pairs, for /healthz
+    sample_replies: Callable[[], list[dict[str, Any]]] | None = None  # the sample platform's posted replies
+    sample_posts: Callable[[], list[dict[str, Any]]] | None = None
+
+
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(24)
+        request.session["csrf"] = token
+    return str(token)
+
+
+def csrf_ok(request: Request, submitted: str | None) -> bool:
+    expected = request.session.get("csrf")
+    return bool(expected and submitted and secrets.compare_digest(str(expected), submitted))
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    context.setdefault("csrf", csrf_token(request))
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def create_app(ctx: WebContext) -> FastAPI:
+    from ticketing.web import agent, health, public
+
+    app = FastAPI(title="fairdesk", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.ctx = ctx
+    https = ctx.public_url.startswith("https://")
+    app.add_middleware(
+        SessionMiddleware, secret_key=ctx.secret_key, session_cookie="fairdesk", same_site="lax", https_only=https
+    )
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[..., Any]) -> Response:
+        response: Response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.url.path.startswith(("/t/", "/agent")):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.exception_handler(TicketNotFound)
+    async def not_found(request: Request, exc: TicketNotFound) -> HTMLResponse:
+        return render(request, "404.html", status_code=404)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return render(request, "404.html", status_code=404)
+        if request.url.path.startswith("/healthz"):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return render(request, "error.html", status_code=exc.status_code, message=str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception) -> HTMLResponse:
+        logger.exception("error serving %s %s", request.method, request.url.path)
+        return render(request, "error.html", status_code=500, message="Something went wrong on our side.")
+
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.include_router(public.router)
+    app.include_router(agent.router)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,131 @@
+"""Customer-facing pages: the ticket link page, the web contact form, and the sample platform's public view."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ticketing.db import transaction
+from ticketing.store import add_customer_details, open_web_ticket, ticket_by_token, timeline
+from ticketing.web.app import TicketNotFound, WebContext, csrf_ok, render
+
+router = APIRouter()
+
+MAX_ORDER = 64
+MAX_DETAILS = 5000
+MAX_EMAIL = 254
+MAX_SUBJECT = 200
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _ctx(request: Request) -> WebContext:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+def _field_errors(*, email: str, details: str, order_number: str = "", email_required: bool = False) -> list[str]:
+    errors = []
+    if email_required and not email:
+        errors.append("Please give an email address so we can answer you.")
+    if email and (len(email) > MAX_EMAIL or not _EMAIL.match(email)):
+        errors.append("That email address does not look right.")
+    if len(details) > MAX_DETAILS:
+        errors.append(f"Please keep the description under {MAX_DETAILS} characters.")
+    if len(order_number) > MAX_ORDER:
+        errors.append(f"Order numbers are at most {MAX_ORDER} characters.")
+    return errors
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request) -> HTMLResponse:
+    return render(request, "home.html", sample=_ctx(request).sample_replies is not None)
+
+
+@router.get("/t/{token}", response_class=HTMLResponse)
+def ticket_page(request: Request, token: str) -> HTMLResponse:
+    ctx = _ctx(request)
+    with transaction(ctx.sessions) as session:
+        ticket = ticket_by_token(session=session, token=token)
+        if ticket is None:
+            raise TicketNotFound()
+        events = timeline(session=session, ticket_id=ticket.id, public_only=True)  # type: ignore[arg-type]
+        return render(
+            request, "ticket_public.html", ticket=ticket, events=events, sent=request.query_params.get("sent") == "1"
+        )
+
+
+@router.post("/t/{token}", response_model=None)
+def ticket_details(
+    request: Request,
+    token: str,
+    csrf: Annotated[str, Form()] = "",
+    order_number: Annotated[str, Form()] = "",
+    details: Annotated[str, Form()] = "",
+    email: Annotated[str, Form()] = "",
+    consent: Annotated[str, Form()] = "",
+) -> Response:
+    ctx = _ctx(request)
+    if not csrf_ok(request, csrf):
+        return render(request, "error.html", status_code=403, message="This form expired. Please reload the page.")
+    with transaction(ctx.sessions) as session:
+        ticket = ticket_by_token(session=session, token=token)
+        if ticket is None:
+            raise TicketNotFound()
+        errors = _field_errors(email=email.strip(), details=details, order_number=order_number.strip())
+        if errors:
+            events = timeline(session=session, ticket_id=ticket.id, public_only=True)  # type: ignore[arg-type]
+            return render(request, "ticket_public.html", status_code=422, ticket=ticket, events=events, errors=errors)
+        add_customer_details(
+            session=session,
+            ticket=ticket,
+            order_number=order_number.strip(),
+            details=details.strip(),
+            email=email.strip(),
+            consent=bool(consent),
+        )
+    return RedirectResponse(f"/t/{token}?sent=1", status_code=303)
+
+
+@router.get("/contact", response_class=HTMLResponse)
+def contact_form(request: Request) -> HTMLResponse:
+    return render(request, "contact.html")
+
+
+@router.post("/contact", response_class=HTMLResponse)
+def contact_submit(
+    request: Request,
+    csrf: Annotated[str, Form()] = "",
+    email: Annotated[str, Form()] = "",
+    subject: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    ctx = _ctx(request)
+    if not csrf_ok(request, csrf):
+        return render(request, "error.html", status_code=403, message="This form expired. Please reload the page.")
+    errors = _field_errors(email=email.strip(), details=description, email_required=True)
+    if not description.strip():
+        errors.append("Please tell us what happened.")
+    if len(subject) > MAX_SUBJECT:
+        errors.append(f"Please keep the subject under {MAX_SUBJECT} characters.")
+    if errors:
+        return render(request, "contact.html", status_code=422, errors=errors, email=email, subject=subject,
+                      description=description)
+    verdict = ctx.classify([f"{subject}\n{description}"])[0]
+    with transaction(ctx.sessions) as session:
+        ticket, token = open_web_ticket(
+            session=session, email=email.strip(), subject=subject, description=description.strip(), verdict=verdict
+        )
+        ref = ticket.ref
+    return render(request, "contact_done.html", ref=ref, link=f"{ctx.public_url}/t/{token}")
+
+
+@router.get("/sample", response_class=HTMLResponse)
+def sample_platform(request: Request) -> HTMLResponse:
+    """The built-in sample platform, as its public would see it: posts and the replies fairdesk 'sent'."""
+    ctx = _ctx(request)
+    if ctx.sample_replies is None or ctx.sample_posts is None:
+        raise TicketNotFound()
+    replies = {r["in_reply_to"]: r for r in ctx.sample_replies()}
+    return render(request, "sample.html", posts=ctx.sample_posts(), replies=replies)
