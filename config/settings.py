@@ -38,7 +38,7 @@ class WebSettings(_Section):
     port: int = Field(8000, ge=0, le=65535, description="Port the web pages listen on (0 picks a free port).")
     secret_key: SecretStr | None = Field(
         None,
-        description="Key that signs session and CSRF cookies. Unset: a random key is made once and kept in data_dir.",
+        description="Key that signs session and CSRF cookies. Unset: a random key is made once and kept in the database.",
     )
     blind_triage: bool = Field(
         True, description="Show agents a pseudonym instead of the customer's handle until they choose to reveal it."

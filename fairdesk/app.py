@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
+import signal
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 from sqlmodel import select
@@ -173,13 +176,30 @@ def build(
     return daemon
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after its graceful shutdown; a daemon asked to stop should exit 0 instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        def stop(signum: int, _frame: object) -> None:
+            if self.should_exit:
+                self.force_exit = True
+            logger.info("received %s; stopping", signal.Signals(signum).name)
+            self.should_exit = True
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 def serve(daemon: Daemon, *, on_ready: Callable[[str], None] | None = None) -> None:
     """Run the scheduler and the web pages until SIGINT/SIGTERM, then stop cleanly."""
-    import uvicorn
-
     web = daemon.settings.web
     config = uvicorn.Config(daemon.web_app, host=web.host, port=web.port, log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
+    server = _Server(config)
     daemon.start_scheduler()
     try:
         if on_ready is not None:

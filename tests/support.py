@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 from listener.base import AdapterError, Batch, FoundBy, Mention, MentionKind, PermanentError, Reply
 
-COMPLAINT_WORDS = re.compile(r"\b(broken|still|never|worst|refund|down|dead|waiting|no show|cancel\w*|angry)\b", re.I)
+COMPLAINT_WORDS = re.compile(
+    r"\b(broken|still|never|worst|refund|down|dead|waiting|no show|cancel\w*|angry|charged|fix)\b", re.I
+)
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
 

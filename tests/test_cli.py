@@ -1,0 +1,95 @@
+"""The command line as an operator uses it: tickets, agent add, and the daemon started and stopped for real."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from typer.testing import CliRunner
+
+from fairdesk.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _config(tmp_path: Path, port: int = 0) -> Path:
+    path = tmp_path / "fairdesk.toml"
+    path.write_text(
+        f'data_dir = "{tmp_path / "data"}"\npublic_url = "http://127.0.0.1:{port or 8000}"\n'
+        f'[web]\nport = {port}\n[reply]\ninterval_seconds = 0.5\n'
+        '[sample.demo]\npoll_seconds = 0.5\nper_poll = 30\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_agent_add_and_tickets(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    runner = CliRunner()
+    added = runner.invoke(app, ["agent", "add", "robin", "--config", str(config), "--password-stdin"],
+                          input="a-long-enough-password\n")
+    assert added.exit_code == 0, added.output
+    again = runner.invoke(app, ["agent", "add", "robin", "--config", str(config), "--password-stdin"],
+                          input="a-long-enough-password\n")
+    assert again.exit_code == 1 and "already exists" in again.output
+    short = runner.invoke(app, ["agent", "add", "kim", "--config", str(config), "--password-stdin"], input="short\n")
+    assert short.exit_code == 1 and "at least 10" in short.output
+    listed = runner.invoke(app, ["tickets", "--config", str(config)])
+    assert listed.exit_code == 0 and "no tickets" in listed.output
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_fairdesk_run_files_tickets_serves_pages_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    port = _free_port()
+    config = _config(tmp_path, port)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAIRDESK_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fairdesk", "run", "--config", str(config)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        health = None
+        while time.monotonic() < deadline:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).json()
+                if health["replies"].get("sent"):
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        assert health is not None and health["replies"].get("sent"), health
+        assert health["accounts"][0]["mentions_seen"] > 0
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output
+    assert "created agent 'admin' with password: " in output
+    assert f"web pages on http://127.0.0.1:{port}" in output
+    assert "Traceback" not in output
+    listed = CliRunner().invoke(app, ["tickets", "--config", str(config)])
+    assert listed.exit_code == 0 and "FD-000001" in listed.output
+
+
+def test_classify_prints_json_lines_with_label_and_score() -> None:
+    result = CliRunner().invoke(app, ["classify"], input="my parcel never arrived and nobody answers\nthanks, love it\n")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines() if line.strip()]
+    assert len(rows) == 2
+    assert rows[0]["label"] == "complaint" and rows[1]["label"] == "not_complaint"
+    assert all(0.0 <= r["score"] <= 1.0 and "severity" in r for r in rows)
