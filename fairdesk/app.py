@@ -20,6 +20,7 @@ from sqlmodel import select
 
 from config.settings import Settings
 from listener.base import Adapter
+from listener.deletions import sweep_deleted
 from listener.poll import PollResult, poll_once
 from listener.registry import build_adapters
 from listener.replies import ReplyPolicy, send_due_replies
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 Classify = Callable[[Sequence[str]], Sequence[Verdict]]
 SECRET_KEY_SETTING = "web_secret_key"
+DELETION_SWEEP_SECONDS = 15 * 60
+DEFAULT_POLL_SECONDS = 60.0
 
 
 def daemon_id() -> str:
@@ -69,6 +72,9 @@ class Daemon:
     def poll_all(self) -> list[PollResult]:
         return [self.poll(*key) for key in self.adapters]
 
+    def sweep_deleted(self) -> int:
+        return sum(sweep_deleted(adapter, sessions=self.sessions) for adapter in self.adapters.values())
+
     def send_replies(self) -> int:
         return send_due_replies(self.adapters, sessions=self.sessions, policy=self.reply_policy, owner=self.owner)
 
@@ -81,11 +87,12 @@ class Daemon:
 
     def start_scheduler(self) -> BackgroundScheduler:
         scheduler = BackgroundScheduler(timezone="UTC")
-        for platform, name, account in self.settings.accounts():
+        intervals = {(p, n): float(getattr(a, "poll_seconds")) for p, n, a in self.settings.accounts()}
+        for platform, name in self.adapters:
             scheduler.add_job(
                 self._job,
                 "interval",
-                seconds=float(getattr(account, "poll_seconds")),
+                seconds=intervals.get((platform, name), DEFAULT_POLL_SECONDS),
                 id=f"poll-{platform}-{name}",
                 args=[f"poll {platform}/{name}", lambda p=platform, n=name: self.poll(p, n)],
                 max_instances=1,
@@ -98,6 +105,15 @@ class Daemon:
             seconds=self.settings.reply.interval_seconds,
             id="replies",
             args=["reply job", self.send_replies],
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.add_job(
+            self._job,
+            "interval",
+            seconds=DELETION_SWEEP_SECONDS,
+            id="deletions",
+            args=["deletion sweep", self.sweep_deleted],
             max_instances=1,
             coalesce=True,
         )
