@@ -14,6 +14,12 @@ fairdesk_python() {
   echo "fairdesk: Python 3.11 or newer is needed" >&2; return 1
 }
 
+# pip's build chatter goes to a log; it is shown only when pip fails.
+_pip() {
+  local log="$VENV/pip.log"
+  "$VENV/bin/pip" install --quiet "${@:2}" >"$log" 2>&1 || { cat "$log" >&2; return 1; }
+}
+
 fairdesk_venv() {
   local extras="${1:-}" py key
   py="$(fairdesk_python)"
@@ -27,11 +33,11 @@ fairdesk_venv() {
   local stamp="$VENV/.installed${extras:+-$extras}"
   if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
     echo "fairdesk: installing fairdesk${extras:+[$extras]} (first time takes a minute or two)" >&2
-    "$VENV/bin/pip" install --quiet -e "$ROOT${extras:+[$extras]}"
+    _pip install -e "$ROOT${extras:+[$extras]}"
     touch "$stamp"
   else
     # Re-link the editable install to this checkout (the venv is shared between clones).
-    "$VENV/bin/pip" install --quiet --no-deps -e "$ROOT${extras:+[$extras]}"
+    _pip install --no-deps -e "$ROOT${extras:+[$extras]}"
   fi
   export PATH="$VENV/bin:$PATH"
   export VENV
