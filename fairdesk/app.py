@@ -193,7 +193,17 @@ def build(
 
 
 class _Server(uvicorn.Server):
-    """uvicorn re-raises SIGTERM after its graceful shutdown; a daemon asked to stop should exit 0 instead."""
+    """Announces the real address once listening; exits 0 on SIGTERM (uvicorn itself re-raises the signal)."""
+
+    def __init__(self, config: uvicorn.Config, on_ready: Callable[[str], None] | None) -> None:
+        super().__init__(config)
+        self._on_ready = on_ready
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        if self.started and self._on_ready is not None:
+            host, port = self.servers[0].sockets[0].getsockname()[:2]
+            self._on_ready(f"http://{host}:{port}")
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -215,11 +225,9 @@ def serve(daemon: Daemon, *, on_ready: Callable[[str], None] | None = None) -> N
     """Run the scheduler and the web pages until SIGINT/SIGTERM, then stop cleanly."""
     web = daemon.settings.web
     config = uvicorn.Config(daemon.web_app, host=web.host, port=web.port, log_level="warning", access_log=False)
-    server = _Server(config)
+    server = _Server(config, on_ready)
     daemon.start_scheduler()
     try:
-        if on_ready is not None:
-            on_ready(f"http://{web.host}:{web.port}")
         server.run()  # uvicorn handles SIGINT/SIGTERM and returns
     finally:
         logger.info("stopping: waiting for running jobs")

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, update
 
-from listener.base import Adapter, AdapterError, AuthFailed, RateLimited
+from listener.base import Adapter, AdapterError, AuthFailed, Batch, RateLimited
 from ticketing.db import SessionFactory, transaction
 from ticketing.intake import record_mention
 from ticketing.models import AccountState, utcnow
@@ -54,8 +54,21 @@ def poll_once(
         if isinstance(exc, RateLimited):
             result.skipped_run = f"rate limited for {exc.retry_after:.0f} s"
         return result
+    except Exception:
+        _release(sessions, adapter, owner)
+        raise
 
-    verdicts = classify([m.text for m in batch.mentions]) if batch.mentions else []
+    try:
+        verdicts = classify([m.text for m in batch.mentions]) if batch.mentions else []
+        return _record(sessions, adapter, owner, batch, verdicts, result)
+    except Exception:
+        _release(sessions, adapter, owner)  # let the next run (ours or another daemon's) retry at once
+        raise
+
+
+def _record(
+    sessions: SessionFactory, adapter: Adapter, owner: str, batch: Batch, verdicts: Sequence[Verdict], result: PollResult
+) -> PollResult:
     with transaction(sessions) as session:
         state = session.get(AccountState, (adapter.platform, adapter.account), with_for_update=True)
         if state is None or state.lease_owner != owner:
@@ -116,6 +129,19 @@ def _claim(sessions: SessionFactory, adapter: Adapter, owner: str, now: datetime
         state = session.get(AccountState, _key(adapter))
         assert state is not None
         return state.cursor
+
+
+def _release(sessions: SessionFactory, adapter: Adapter, owner: str) -> None:
+    with transaction(sessions) as session:
+        session.execute(
+            update(AccountState)
+            .where(
+                AccountState.platform == adapter.platform,  # type: ignore[arg-type]
+                AccountState.account == adapter.account,  # type: ignore[arg-type]
+                AccountState.lease_owner == owner,  # type: ignore[arg-type]
+            )
+            .values(lease_owner=None, lease_until=None)
+        )
 
 
 def _record_error(sessions: SessionFactory, adapter: Adapter, owner: str, exc: AdapterError) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from sqlmodel import select
 
 from fairdesk.app import Daemon
@@ -147,3 +148,15 @@ def test_hostile_text_is_stored_as_given(daemon: Daemon, fake_adapter: FakeAdapt
     bodies = {t.post_id: t.body for t in _rows(daemon, Ticket)}
     assert bodies["1"] == hostile
     assert bodies["2"] == "broken\ufffdnul"  # NUL cannot be stored in PostgreSQL text; nothing else changes
+
+
+def test_a_crash_in_classification_releases_the_account_and_loses_nothing(daemon: Daemon, fake_adapter: FakeAdapter) -> None:
+    fake_adapter.mentions = [mention("1", "broken")]
+
+    def broken_classifier(texts):  # type: ignore[no-untyped-def]
+        raise RuntimeError("model file corrupt")
+
+    with pytest.raises(RuntimeError):
+        poll_once(fake_adapter, classify=broken_classifier, sessions=daemon.sessions, owner="x")
+    assert _rows(daemon, LedgerEntry) == []
+    assert daemon.poll("fake", "brand").new == 1  # not locked out by the failed run, and the post was not lost
