@@ -20,7 +20,7 @@ from sqlmodel import select
 
 from config.settings import Settings
 from listener.base import Adapter
-from listener.deletions import sweep_deleted
+from listener.deletions import ChecksDeletions, sweep_deleted
 from listener.poll import PollResult, poll_once
 from listener.registry import build_adapters
 from listener.replies import ReplyPolicy, send_due_replies
@@ -108,15 +108,17 @@ class Daemon:
             max_instances=1,
             coalesce=True,
         )
-        scheduler.add_job(
-            self._job,
-            "interval",
-            seconds=DELETION_SWEEP_SECONDS,
-            id="deletions",
-            args=["deletion sweep", self.sweep_deleted],
-            max_instances=1,
-            coalesce=True,
-        )
+        for (platform, name), adapter in self.adapters.items():
+            if isinstance(adapter, ChecksDeletions):
+                scheduler.add_job(
+                    self._job,
+                    "interval",
+                    seconds=getattr(adapter, "deletion_check_seconds", DELETION_SWEEP_SECONDS),
+                    id=f"deletions-{platform}-{name}",
+                    args=[f"deletion sweep {platform}/{name}", lambda a=adapter: sweep_deleted(a, sessions=self.sessions)],
+                    max_instances=1,
+                    coalesce=True,
+                )
         scheduler.start()
         self.scheduler = scheduler
         return scheduler

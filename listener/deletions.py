@@ -16,13 +16,17 @@ from ticketing.models import EntryKind, LedgerEntry, Ticket, TicketEntry, utcnow
 logger = logging.getLogger(__name__)
 
 WINDOW = timedelta(days=30)  # how far back posts are re-checked
-CHUNK = 25  # post ids per platform call
+CHUNK = 25  # post ids per platform call, unless the adapter says otherwise (`deletion_batch`)
 DELETED_TEXT = ""
 
 
 @runtime_checkable
 class ChecksDeletions(Protocol):
-    """Adapters that can tell which of the given posts no longer exist at the source."""
+    """Adapters that can tell which of the given posts no longer exist at the source.
+
+    They may also set ``deletion_check_seconds`` (how often to sweep; the platform's rate limits and prices decide)
+    and ``deletion_batch`` (post ids per call).
+    """
 
     def deleted_posts(self, post_ids: list[str]) -> set[str]: ...
 
@@ -44,9 +48,10 @@ def sweep_deleted(adapter: Adapter, *, sessions: SessionFactory) -> int:
             )
         )
     removed = 0
-    for start in range(0, len(ids), CHUNK):
+    chunk = int(getattr(adapter, "deletion_batch", CHUNK))
+    for start in range(0, len(ids), chunk):
         try:
-            gone = adapter.deleted_posts(ids[start : start + CHUNK])
+            gone = adapter.deleted_posts(ids[start : start + chunk])
         except AdapterError as exc:
             logger.warning("%s/%s: deletion check failed: %s", adapter.platform, adapter.account, exc)
             return removed

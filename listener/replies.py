@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, update
-from sqlmodel import select
+from sqlmodel import col, select
 
 from listener.base import Adapter, AdapterError, FoundBy, Mention, MentionKind, PermanentError, RateLimited, Reply
 from ticketing.db import SessionFactory, transaction
@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 CLAIM_LEASE = timedelta(minutes=2)
 MAX_BACKOFF = timedelta(hours=1)
 BATCH = 20
+RETRYABLE = (ReplyState.PENDING, ReplyState.UNCERTAIN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +71,8 @@ def send_due_replies(
 
 def _claim(sessions: SessionFactory, owner: str, now: datetime, keys: set[tuple[str, str]]) -> list[tuple[int, bool]]:
     due = or_(
-        and_(Outbox.state == ReplyState.PENDING, Outbox.next_attempt_at <= now),  # type: ignore[arg-type,operator]
-        and_(Outbox.state == ReplyState.SENDING, Outbox.claimed_until < now),  # type: ignore[arg-type,operator]
+        and_(col(Outbox.state).in_(RETRYABLE), col(Outbox.next_attempt_at) <= now),
+        and_(col(Outbox.state) == ReplyState.SENDING, col(Outbox.claimed_until) < now),
     )
     claimed: list[tuple[int, bool]] = []
     with transaction(sessions) as session:
@@ -81,7 +82,8 @@ def _claim(sessions: SessionFactory, owner: str, now: datetime, keys: set[tuple[
         for row in rows:
             if (row.platform, row.account) not in keys:
                 continue
-            stale = row.state == ReplyState.SENDING
+            # A claim that expired, or a failure that may have posted: the platform is asked before any resend.
+            stale = row.state in (ReplyState.SENDING, ReplyState.UNCERTAIN)
             # Conditional update: on SQLite (no row locks) this is what makes the claim exclusive.
             won = session.execute(
                 update(Outbox)
@@ -141,7 +143,7 @@ def _deliver(
         _retry_later(sessions, outbox_id, policy, str(exc), refund=True, delay=exc.retry_after)
         return 0
     except AdapterError as exc:
-        _retry_later(sessions, outbox_id, policy, str(exc))
+        _retry_later(sessions, outbox_id, policy, str(exc), uncertain=True)
         return 0
     _mark_sent(sessions, outbox_id, remote_id, text=text.replace(token, "…"))
     logger.info("replied to %s post %s for ticket %s", mention.platform, mention.post_id, ref)
@@ -182,10 +184,12 @@ def _retry_later(
     error: str,
     *,
     refund: bool = False,
+    uncertain: bool = False,
     delay: float | None = None,
 ) -> None:
     """Put the reply back in the queue with exponential backoff, or fail it once attempts run out.
-    ``refund``: the attempt did not reach the platform's judgement (rate limit), so it does not count."""
+    ``refund``: the platform refused before judging it (rate limit), so the attempt does not count.
+    ``uncertain``: the failure (timeout, 5xx) may have come after the post was made, so check before resending."""
     with transaction(sessions) as session:
         row = session.get(Outbox, outbox_id)
         assert row is not None
@@ -199,7 +203,7 @@ def _retry_later(
             if delay is None:
                 base = policy.backoff_seconds * 2 ** max(row.attempts - 1, 0)
                 delay = min(base, MAX_BACKOFF.total_seconds()) * random.uniform(0.8, 1.2)
-            row.state = ReplyState.PENDING
+            row.state = ReplyState.UNCERTAIN if uncertain else ReplyState.PENDING
             row.next_attempt_at = utcnow() + timedelta(seconds=delay)
             row.last_error = error[:500]
         row.claimed_until = None

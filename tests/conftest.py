@@ -15,6 +15,9 @@ from fairdesk.app import Daemon, build
 from ticketing.db import make_engine, migrate
 from tests.support import FakeAdapter, fake_classify
 
+pytest_plugins = ["tests.fakes.fixtures", "tests.peers.bluesky"]
+
+KEEP_ENV = ("FAIRDESK_TEST_POSTGRES_URL", "FAIRDESK_CACHE", "FAIRDESK_BLUESKY_PDS", "FAIRDESK_BLUESKY_KEEP")
 POSTGRES_URL = os.environ.get("FAIRDESK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -22,7 +25,7 @@ POSTGRES_URL = os.environ.get("FAIRDESK_TEST_POSTGRES_URL", "postgresql+psycopg:
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """pydantic-settings reads FAIRDESK_* variables; no test may see the developer's."""
     for name in list(os.environ):
-        if name.startswith("FAIRDESK_") and name not in ("FAIRDESK_TEST_POSTGRES_URL", "FAIRDESK_CACHE"):
+        if name.startswith("FAIRDESK_") and name not in KEEP_ENV:
             monkeypatch.delenv(name)
 
 

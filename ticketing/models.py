@@ -46,6 +46,7 @@ class SkipReason(StrEnum):
 class ReplyState(StrEnum):
     PENDING = "pending"  # intent recorded, not yet tried (or waiting for a retry)
     SENDING = "sending"  # claimed by a daemon; the outcome of the send is not yet known
+    UNCERTAIN = "uncertain"  # a send failed in a way that may still have posted: check the platform before retrying
     SENT = "sent"
     FAILED = "failed"  # gave up: permanent refusal or attempts exhausted
     CANCELLED = "cancelled"  # e.g. the customer opted out before it was sent

@@ -58,11 +58,11 @@ def test_adapters_without_deletion_checks_are_left_alone(daemon: Daemon, fake_ad
 def test_scheduler_runs_one_non_overlapping_job_per_account_and_the_reply_job(daemon: Daemon) -> None:
     daemon.settings.sample = {"a": SampleAccount(poll_seconds=7), "b": SampleAccount(poll_seconds=9)}
     daemon.adapters = {("sample", "a"): FakeAdapter(platform="sample", account="a"),
-                       ("sample", "b"): FakeAdapter(platform="sample", account="b")}
+                       ("sample", "b"): DeletingAdapter(platform="sample", account="b")}
     scheduler = daemon.start_scheduler()
     try:
         jobs = {job.id: job for job in scheduler.get_jobs()}
-        assert set(jobs) == {"poll-sample-a", "poll-sample-b", "replies", "deletions"}
+        assert set(jobs) == {"poll-sample-a", "poll-sample-b", "replies", "deletions-sample-b"}
         assert jobs["poll-sample-a"].trigger.interval.total_seconds() == 7
         assert jobs["poll-sample-b"].trigger.interval.total_seconds() == 9
         assert all(job.max_instances == 1 and job.coalesce for job in jobs.values())

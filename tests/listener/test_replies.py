@@ -96,7 +96,7 @@ def test_transient_failures_back_off_then_fail_for_good(daemon: Daemon, fake_ada
     fake_adapter.fail_sends = [TransientError("503")] * attempts
     daemon.send_replies()
     first = _outbox(daemon)[0]
-    assert first.state == ReplyState.PENDING and first.attempts == 1
+    assert first.state == ReplyState.UNCERTAIN and first.attempts == 1
     assert first.next_attempt_at > utcnow() + timedelta(seconds=20)  # backoff, not an immediate retry
     assert daemon.send_replies() == 0  # not due yet
 
@@ -106,6 +106,26 @@ def test_transient_failures_back_off_then_fail_for_good(daemon: Daemon, fake_ada
     assert row.state == ReplyState.FAILED and row.attempts == attempts
     assert "gave up after" in (row.last_error or "")
     assert fake_adapter.posted == []
+
+
+def test_a_timeout_that_posted_anyway_is_found_before_any_resend(daemon: Daemon, fake_adapter: FakeAdapter) -> None:
+    fake_adapter.mentions = [mention("1", "broken")]
+    daemon.poll_all()
+    fake_adapter.crash_after_send = True
+    original = fake_adapter.send_reply
+
+    def posted_then_timed_out(reply):  # type: ignore[no-untyped-def]
+        try:
+            return original(reply)
+        except SimulatedCrash:
+            raise TransientError("read timed out") from None
+
+    fake_adapter.send_reply = posted_then_timed_out  # type: ignore[method-assign]
+    daemon.send_replies()
+    assert _outbox(daemon)[0].state == ReplyState.UNCERTAIN
+    fake_adapter.crash_after_send = False
+    assert _restart(daemon, fake_adapter, later=timedelta(days=1)) == 0
+    assert len(fake_adapter.replies_to("1")) == 1 and _outbox(daemon)[0].state == ReplyState.SENT
 
 
 def test_a_permanent_refusal_is_recorded_and_the_ticket_stays(daemon: Daemon, fake_adapter: FakeAdapter) -> None:
