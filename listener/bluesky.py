@@ -63,7 +63,9 @@ GET_POSTS_CHUNK = 25  # getPosts maximum
 # behind lands below notifications we have already read. Each fetch re-reads this far back and skips what it handled.
 LOOKBACK = timedelta(minutes=15)
 REASONS = {"mention": MentionKind.MENTION, "reply": MentionKind.REPLY, "quote": MentionKind.QUOTE}
-REPLYABLE = frozenset(REASONS.values())
+# Bluesky's bot guidance: interact only when tagged. A quote is read and ticketed, but only mentions and replies
+# to the brand are answered.
+REPLYABLE = frozenset({MentionKind.MENTION, MentionKind.REPLY})
 CURSOR_VERSION = 1
 READ_ATTEMPTS = 3
 HTTP_TIMEOUT = 20.0
@@ -506,7 +508,7 @@ class BlueskyAdapter:
             created_at=created_at,
             url=f"https://bsky.app/profile/{handle}/post/{post.uri.rsplit('/', 1)[-1]}",
             kind=kind,
-            addresses_account=True,
+            addresses_account=kind in REPLYABLE,
             from_account=author.did == self._did,
             reply_to_id=record.reply.parent.uri if record.reply else None,
             conversation_id=record.reply.root.uri if record.reply else post.uri,

@@ -390,6 +390,8 @@ def test_fetch_returns_mentions_replies_and_quotes_oldest_first_without_reach(pd
         (quote, MentionKind.QUOTE),
         (reply, MentionKind.REPLY),
     ]
+    # Only mentions and replies to the brand may be answered; a quote is ticketed without a reply.
+    assert [m.addresses_account for m in batch.mentions] == [True, False, True]
     first = batch.mentions[0]
     assert (first.platform, first.account, first.author_id, first.author_handle) == (
         "bluesky",

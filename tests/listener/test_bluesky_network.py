@@ -180,6 +180,7 @@ def test_a_quote_of_the_brand_comes_back_as_a_quote(
     batch = fetch_until(bluesky_peer, adapter, None, quote.uri)
 
     assert [(m.post_id, m.kind) for m in batch.mentions] == [(quote.uri, MentionKind.QUOTE)]
+    assert not batch.mentions[0].addresses_account  # read and ticketed, never replied to
 
 
 def test_a_fresh_adapter_with_the_stored_cursor_and_session_returns_nothing_handled(
