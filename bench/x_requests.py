@@ -1,9 +1,13 @@
-"""X adapter cost: HTTP requests per 1,000 new mentions across polls, and the adapter's CPU time per 1,000 mentions.
+"""X cost: HTTP requests per 1,000 new mentions across polls, and CPU time per 1,000 mentions (adapter and daemon).
 
 Run from the repo root: ``python -m bench.x_requests`` (or ``python bench/x_requests.py``). It starts the fake X
 server in a thread, feeds 1,000 new mentions in bursts between polls (some polls find nothing), and counts what the
 real XAdapter (tweepy over HTTP) sends. The floor is one request per started 100 mentions in a poll, plus one per
 empty poll: X pages hold at most 100 posts and an empty poll still has to ask.
+
+The daemon figure runs the same bursts through ``fairdesk.app.build()``: the shipped classifier, SQLite, the ledger,
+tickets and outbox, then the reply job posting one reply per ticket. CPU is the polling thread's own time
+(``time.thread_time``), so the fake server's threads are not counted.
 """
 
 from __future__ import annotations
@@ -65,6 +69,36 @@ def run(search: bool) -> dict[str, float]:
     return {"mentions": seen, "requests": requests, "cpu": cpu, "wall": wall}
 
 
+def run_daemon() -> dict[str, float]:
+    import tempfile
+
+    from config.settings import Settings
+    from fairdesk.app import build
+
+    with FakeXServer() as x, tempfile.TemporaryDirectory() as tmp:
+        account = XAccount(handle=x.brand.username, user_id=x.brand.id, api_base_url=x.url, **x.account_secrets())
+        daemon = build(Settings(data_dir=Path(tmp), x={"bench": account}))
+        start = datetime.now(UTC) - timedelta(hours=5)
+        x.post("seed", "@acme_support hello", created_at=start)
+        daemon.poll("x", "bench")
+        poll_cpu = reply_cpu = 0.0
+        k = sent = 0
+        for burst in BURSTS:
+            for _ in range(burst):
+                k += 1
+                x.post(f"customer{k % 50}", f"@acme_support order {k} never arrived, still waiting",
+                       created_at=start + timedelta(seconds=k))
+            c0 = time.thread_time()
+            daemon.poll("x", "bench")
+            c1 = time.thread_time()
+            while (n := daemon.send_replies()):
+                sent += n
+            poll_cpu += c1 - c0
+            reply_cpu += time.thread_time() - c1
+        daemon.close()
+    return {"mentions": k, "poll_cpu": poll_cpu, "reply_cpu": reply_cpu, "sent": sent}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per scenario; CPU is the median")
@@ -87,6 +121,15 @@ def main(argv: list[str] | None = None) -> None:
             f"{label:>26}: {r['requests'] * per_k:.0f} requests per 1,000 mentions (floor {floor_here * per_k:.0f}); "
             f"adapter CPU {cpu * 1000:.0f} ms per 1,000 mentions (wall {wall * 1000:.0f} ms, loopback)"
         )
+    runs = [run_daemon() for _ in range(args.repeat)]
+    per_k = 1000 / runs[0]["mentions"]
+    poll = statistics.median(r["poll_cpu"] for r in runs) * per_k
+    per_reply = statistics.median(r["reply_cpu"] / max(r["sent"], 1) for r in runs)
+    print(
+        f"{'daemon (build())':>26}: CPU {poll * 1000:.0f} ms per 1,000 mentions to poll, classify and record "
+        f"(the adapter alone above is its floor); reply job {per_reply * 1000:.1f} ms CPU per reply sent "
+        f"({runs[0]['sent']:.0f} sent before X's 100-posts-per-15-min limit held the rest)"
+    )
 
 
 if __name__ == "__main__":
