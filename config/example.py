@@ -55,7 +55,7 @@ def example_toml() -> str:
     for name in ("data_dir", "database_url", "public_url", "log_level"):
         default = top[name].get_default(call_default_factory=True)
         out += _field_lines(name, top[name], default, active=False, secret_env=None)
-    for section in ("web", "reply", "nlp"):
+    for section in ("web", "reply", "nlp", "mail"):
         model = top[section].annotation
         assert isinstance(model, type) and issubclass(model, BaseModel)
         out.append(f"\n# {top[section].description}\n[{section}]")

@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "FAIRDESK_"
@@ -45,6 +45,30 @@ class WebSettings(_Section):
     )
 
     _check_secret = field_validator("secret_key")(_no_placeholder)
+
+
+class MailSettings(_Section):
+    smtp_host: str | None = Field(
+        None, description="SMTP server for agents' email replies to customers. Unset: email replies are off."
+    )
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP server port (587 for STARTTLS, 465 for TLS).")
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        "starttls", description="How to protect the SMTP connection: starttls, tls (implicit) or none (local relay)."
+    )
+    smtp_username: str | None = Field(None, description="SMTP login name. Unset: send without logging in.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password (set it in the environment).")
+    from_address: str | None = Field(
+        None, description="Sender address of email replies, e.g. support@example.com. Needed when smtp_host is set."
+    )
+    timeout_seconds: float = Field(10.0, gt=0, le=120, description="Seconds to wait for the SMTP server per step.")
+
+    _check_secret = field_validator("smtp_password")(_no_placeholder)
+
+    @model_validator(mode="after")
+    def _sender_needed(self) -> MailSettings:
+        if self.smtp_host and not self.from_address:
+            raise ValueError("from_address is needed when smtp_host is set (the address replies come from)")
+        return self
 
 
 class ReplySettings(_Section):
@@ -131,6 +155,7 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings, description="The daemon's web pages.")
     reply: ReplySettings = Field(default_factory=ReplySettings, description="The public reply.")
     nlp: NlpSettings = Field(default_factory=NlpSettings, description="The complaint classifier.")
+    mail: MailSettings = Field(default_factory=MailSettings, description="Email replies from agents to customers.")
     sample: dict[str, SampleAccount] = Field(
         default_factory=dict, description="Built-in sample feed accounts, by name (the embedded default)."
     )

@@ -26,6 +26,7 @@ from listener.registry import build_adapters
 from listener.replies import ReplyPolicy, send_due_replies
 from listener.sample import SampleAdapter
 from ticketing.db import SessionFactory, make_engine, migrate, session_factory, transaction
+from ticketing.mail import MailConfig
 from ticketing.models import LedgerEntry, Setting
 from ticketing.priority import Verdict
 from ticketing.web import WebContext, create_app
@@ -143,6 +144,22 @@ def _secret_key(settings: Settings, sessions: SessionFactory) -> str:
         return row.value
 
 
+def _mail_config(settings: Settings) -> MailConfig | None:
+    mail = settings.mail
+    if not mail.smtp_host or not mail.from_address:
+        return None
+    password = mail.smtp_password.get_secret_value() if mail.smtp_password else None
+    return MailConfig(
+        host=mail.smtp_host,
+        sender=mail.from_address,
+        port=mail.smtp_port,
+        security=mail.smtp_security,
+        username=mail.smtp_username,
+        password=password,
+        timeout=mail.timeout_seconds,
+    )
+
+
 def _sample_views(
     adapters: dict[tuple[str, str], Adapter], sessions: SessionFactory
 ) -> tuple[Callable[[], list[dict[str, Any]]], Callable[[], list[dict[str, Any]]]] | None:
@@ -189,6 +206,7 @@ def build(
             accounts=list(adapters),
             sample_replies=views[0] if views else None,
             sample_posts=views[1] if views else None,
+            mail=_mail_config(settings),
         )
     )
     return daemon

@@ -10,6 +10,7 @@ from sqlalchemy import or_, update
 from sqlmodel import Session, select
 
 from listener.base import FoundBy, Mention, MentionKind
+from ticketing.categories import category_for
 from ticketing.models import (
     Channel,
     EntryKind,
@@ -174,6 +175,7 @@ def open_social_ticket(*, session: Session, mention: Mention, verdict: Verdict) 
         priority=priority_for(verdict),
         subject=subject_for(storable(mention.text)),
         body=storable(mention.text),
+        category=category_for(mention.text),
         platform=mention.platform,
         account=mention.account,
         post_id=mention.post_id,

@@ -83,6 +83,7 @@ class Ticket(TicketBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     token_hash: str | None = Field(default=None, unique=True, max_length=64)
     assignee: str | None = None
+    category: str | None = Field(default=None, index=True, max_length=24, description="From the text only, at intake")
 
     @property
     def ref(self) -> str:
@@ -206,3 +207,43 @@ class TicketPublic(SQLModel):
     author_handle: str | None
     created_at: datetime
     deleted_at_source: bool
+
+
+class RateCounter(SQLModel, table=True):
+    """Fixed-window request counters kept in the database, so that every daemon sharing it enforces one limit."""
+
+    bucket: str = Field(primary_key=True, max_length=96)  # e.g. "view:token:<hash>" (never a raw token or address)
+    started: int = Field(primary_key=True, index=True)  # the window's start, in seconds since the epoch
+    hits: int = 0
+
+
+class HandleReveal(SQLModel, table=True):
+    """An agent chose to see a customer's handle on a ticket (blind triage); kept so the choice persists."""
+
+    agent: str = Field(primary_key=True, max_length=64)
+    ticket_id: int = Field(primary_key=True, foreign_key="ticket.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class MailState(StrEnum):
+    PENDING = "pending"  # recorded, the send has not finished (or the process died during it)
+    SENT = "sent"
+    FAILED = "failed"  # the SMTP server refused it or could not be reached; shown to agents, who may retry
+
+
+class MailOutbox(SQLModel, table=True):
+    """An agent's email reply to the customer's contact address: recorded before sending, its outcome after."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    entry_id: int | None = Field(default=None, foreign_key="ticketentry.id")
+    to_addr: str = Field(max_length=254)
+    subject: str = Field(max_length=200)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    actor: str = Field(max_length=64)
+    state: str = Field(default=MailState.PENDING, index=True, max_length=16)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    message_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None

@@ -3,17 +3,36 @@
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
-from sqlalchemy import func, or_
+from sqlalchemy import delete, func, or_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from ticketing.intake import subject_for
-from ticketing.models import Channel, EntryKind, Status, Ticket, TicketEntry, utcnow
+from ticketing.categories import category_for
+from ticketing.intake import storable, subject_for
+from ticketing.models import (
+    Agent,
+    Channel,
+    EntryKind,
+    HandleReveal,
+    MailOutbox,
+    MailState,
+    RateCounter,
+    Status,
+    Ticket,
+    TicketEntry,
+    utcnow,
+)
 from ticketing.priority import Verdict, priority_for
 from ticketing.tokens import hash_token, new_token, well_formed
 
 QUEUE_LIMIT = 500
+_REF = re.compile(r"^(?:FD-)?0*(\d{1,12})$", re.IGNORECASE)
 OPEN_STATUSES = (Status.NEW, Status.OPEN, Status.PENDING)
 
 
@@ -24,10 +43,12 @@ class QueueFilter:
     platform: str | None = None
     severity: int | None = None
     search: str | None = None
+    category: str | None = None
 
 
-def queue(*, session: Session, filters: QueueFilter = QueueFilter(), limit: int = QUEUE_LIMIT) -> list[Ticket]:
+def queue(*, session: Session, filters: QueueFilter | None = None, limit: int = QUEUE_LIMIT) -> list[Ticket]:
     """The one queue for every channel, most urgent first, then oldest first."""
+    filters = filters or QueueFilter()
     stmt = select(Ticket)
     if filters.status == "active":
         stmt = stmt.where(col(Ticket.status).in_(OPEN_STATUSES))
@@ -39,9 +60,14 @@ def queue(*, session: Session, filters: QueueFilter = QueueFilter(), limit: int 
         stmt = stmt.where(Ticket.platform == filters.platform)
     if filters.severity:
         stmt = stmt.where(Ticket.severity == filters.severity)
+    if filters.category:
+        stmt = stmt.where(Ticket.category == filters.category)
     if filters.search:
         pattern = f"%{filters.search.lower()}%"
-        stmt = stmt.where(or_(func.lower(Ticket.body).like(pattern), func.lower(Ticket.subject).like(pattern)))
+        matches = [func.lower(Ticket.body).like(pattern), func.lower(Ticket.subject).like(pattern)]
+        if (ref := _REF.match(filters.search.strip())) is not None:
+            matches.append(col(Ticket.id) == int(ref.group(1)))
+        stmt = stmt.where(or_(*matches))
     return list(session.exec(stmt.order_by(col(Ticket.priority), col(Ticket.created_at), col(Ticket.id)).limit(limit)))
 
 
@@ -66,9 +92,10 @@ def open_web_ticket(
     ticket = Ticket(
         channel=Channel.WEB,
         priority=priority_for(verdict),
-        subject=subject.strip()[:200] or subject_for(description),
-        body=description,
+        subject=storable(subject.strip()[:200]) or subject_for(storable(description)),
+        body=storable(description),
         contact_email=email,
+        category=category_for(f"{subject}\n{description}"),
         label=verdict.label,
         score=verdict.score,
         severity=verdict.severity,
@@ -132,10 +159,155 @@ def assign(*, session: Session, ticket: Ticket, agent: str | None, actor: str) -
 
 
 def log_reveal(*, session: Session, ticket: Ticket, actor: str) -> None:
-    session.add(TicketEntry(ticket_id=ticket.id, kind=EntryKind.REVEAL, body="Revealed the customer's handle", actor=actor))
+    session.add(
+        TicketEntry(ticket_id=ticket.id, kind=EntryKind.REVEAL, body="Revealed the customer's handle", actor=actor)
+    )
 
 
 def pseudonym(ticket: Ticket) -> str:
     """A stable stand-in for the customer's handle, for blind triage."""
     seed = f"{ticket.platform}:{ticket.author_id or ticket.contact_email or ticket.id}"
     return "customer-" + hashlib.sha256(seed.encode()).hexdigest()[:6]
+
+
+# --- Agents' pages: persistent handle reveals, email replies, rate counters, dashboard figures ---------------------
+
+EMAIL_ENTRY = "email"  # TicketEntry.kind of an agent's email reply; its MailOutbox row holds the delivery state
+AGENT_FIRST_RESPONSE_KINDS = (EntryKind.STATUS, EMAIL_ENTRY)
+
+
+def reveal_handle(*, session: Session, ticket: Ticket, agent: str) -> None:
+    """Show this agent the customer's real handle on this ticket from now on; the reveal is logged on the ticket."""
+    if session.get(HandleReveal, (agent, ticket.id)) is None:
+        session.add(HandleReveal(agent=agent, ticket_id=ticket.id))  # type: ignore[arg-type]
+    log_reveal(session=session, ticket=ticket, actor=agent)
+
+
+def revealed_ticket_ids(*, session: Session, agent: str, ticket_ids: Sequence[int]) -> set[int]:
+    if not ticket_ids:
+        return set()
+    rows = session.exec(
+        select(HandleReveal.ticket_id).where(HandleReveal.agent == agent, col(HandleReveal.ticket_id).in_(ticket_ids))
+    )
+    return set(rows)
+
+
+def queue_email(*, session: Session, ticket: Ticket, body: str, actor: str) -> MailOutbox:
+    """Record an agent's email reply on the ticket's timeline and in the mail outbox, before it is sent."""
+    if not ticket.contact_email:
+        raise ValueError("the customer gave no contact email")
+    entry = TicketEntry(ticket_id=ticket.id, kind=EMAIL_ENTRY, body=body, actor=actor)  # type: ignore[arg-type]
+    session.add(entry)
+    session.flush()
+    mail = MailOutbox(
+        ticket_id=ticket.id,  # type: ignore[arg-type]
+        entry_id=entry.id,
+        to_addr=ticket.contact_email,
+        subject=f"[{ticket.ref}] {ticket.subject}"[:200],
+        body=body,
+        actor=actor,
+    )
+    session.add(mail)
+    ticket.updated_at = utcnow()
+    session.add(ticket)
+    session.flush()
+    return mail
+
+
+def mail_by_entry(*, session: Session, ticket_id: int) -> dict[int, MailOutbox]:
+    rows = session.exec(select(MailOutbox).where(MailOutbox.ticket_id == ticket_id))
+    return {m.entry_id: m for m in rows if m.entry_id is not None}
+
+
+def count_hit(*, session: Session, bucket: str, started: int) -> int:
+    """Add one hit to a fixed-window counter and return the window's total, atomically on SQLite and PostgreSQL."""
+    dialect = session.get_bind().dialect.name
+    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert_fn(RateCounter).values(bucket=bucket, started=started, hits=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["bucket", "started"], set_={"hits": RateCounter.__table__.c.hits + 1}  # type: ignore[attr-defined]
+    ).returning(RateCounter.__table__.c.hits)  # type: ignore[attr-defined]
+    return int(session.execute(stmt).scalar_one())
+
+
+def purge_counters(*, session: Session, before: int) -> None:
+    session.execute(delete(RateCounter).where(col(RateCounter.started) < before))
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseTimes:
+    channel: str
+    opened: int  # tickets opened in the period
+    answered: int  # of those, with a first agent response
+    median_seconds: float | None
+    p90_seconds: float | None
+
+
+def tickets_per_day(*, session: Session, since: datetime) -> dict[tuple[date, str], int]:
+    """Tickets opened per (UTC day, channel) since a moment."""
+    counts: dict[tuple[date, str], int] = {}
+    for created, channel in session.exec(select(Ticket.created_at, Ticket.channel).where(Ticket.created_at >= since)):
+        key = (created.astimezone(UTC).date(), channel)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def first_response_times(*, session: Session, since: datetime) -> list[ResponseTimes]:
+    """Per channel: time from opening to the first agent response (an email sent or a status change by an agent).
+
+    The automatic public reply does not count: it is the same for everyone and says nothing about the service.
+    """
+    rows = session.exec(select(Ticket.id, Ticket.channel, Ticket.created_at).where(Ticket.created_at >= since))
+    tickets = list(rows)
+    ids = [t[0] for t in tickets]
+    first: dict[int, datetime] = {}
+
+    def keep(ticket_id: int, at: datetime | None) -> None:
+        if at is not None and (ticket_id not in first or at < first[ticket_id]):
+            first[ticket_id] = at
+
+    if ids:
+        by_agents = (
+            select(TicketEntry.ticket_id, func.min(TicketEntry.created_at))
+            .join(Agent, col(Agent.name) == col(TicketEntry.actor))
+            .where(col(TicketEntry.ticket_id).in_(ids), TicketEntry.kind == EntryKind.STATUS)
+            .group_by(col(TicketEntry.ticket_id))
+        )
+        for ticket_id, at in session.exec(by_agents):
+            keep(ticket_id, at)
+        mails = (
+            select(MailOutbox.ticket_id, func.min(MailOutbox.sent_at))
+            .where(col(MailOutbox.ticket_id).in_(ids), MailOutbox.state == MailState.SENT)
+            .group_by(col(MailOutbox.ticket_id))
+        )
+        for ticket_id, at in session.exec(mails):
+            keep(ticket_id, at)
+    waits: dict[str, list[float]] = {c.value: [] for c in Channel}
+    opened: dict[str, int] = {c.value: 0 for c in Channel}
+    for ticket_id, channel, created in tickets:
+        opened[channel] = opened.get(channel, 0) + 1
+        if ticket_id in first:
+            waits.setdefault(channel, []).append(max(0.0, (_aware(first[ticket_id]) - _aware(created)).total_seconds()))
+    out = []
+    for channel, values in waits.items():
+        values.sort()
+        out.append(
+            ResponseTimes(
+                channel=channel,
+                opened=opened.get(channel, 0),
+                answered=len(values),
+                median_seconds=_quantile(values, 0.5),
+                p90_seconds=_quantile(values, 0.9),
+            )
+        )
+    return out
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _quantile(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    return values[min(len(values) - 1, max(0, round(q * (len(values) - 1))))]

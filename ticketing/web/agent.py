@@ -7,16 +7,38 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ticketing.agents import authenticate
+from ticketing.categories import CATEGORIES
 from ticketing.db import transaction
-from ticketing.models import Agent, Channel, Status, Ticket
-from ticketing.store import QueueFilter, add_note, assign, log_reveal, pseudonym, queue, set_status, timeline
+from ticketing.mail import deliver
+from ticketing.models import Agent, Channel, EntryKind, MailOutbox, MailState, Status, Ticket
+from ticketing.store import (
+    EMAIL_ENTRY,
+    QueueFilter,
+    add_note,
+    assign,
+    mail_by_entry,
+    pseudonym,
+    queue,
+    queue_email,
+    reveal_handle,
+    revealed_ticket_ids,
+    set_status,
+    timeline,
+)
 from ticketing.web.app import TicketNotFound, WebContext, csrf_ok, render
+from ticketing.web.limits import check, client_key
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/agent")
+
+MAX_NOTE = 10_000
+MAX_EMAIL_BODY = 20_000
+MAX_SEARCH = 200
+SEVERITIES = (4, 3, 2, 1)
+THREAD_KINDS = (EntryKind.POST,)
 
 
 def _ctx(request: Request) -> WebContext:
@@ -32,11 +54,11 @@ def _login_redirect() -> RedirectResponse:
     return RedirectResponse("/agent/login", status_code=303)
 
 
-def _shown_handle(request: Request, ticket: Ticket) -> str:
+def shown_handle(ticket: Ticket, *, blind: bool, revealed: bool) -> str:
+    """Who the customer is, as an agent sees it: a pseudonym under blind triage until the agent reveals the handle."""
     if not ticket.author_handle:
         return ticket.contact_email or "(web form)"
-    revealed = request.session.get("revealed", [])
-    if _ctx(request).blind_triage and ticket.id not in revealed:
+    if blind and not revealed:
         return pseudonym(ticket)
     return "@" + ticket.author_handle
 
@@ -53,9 +75,11 @@ def login(
     name: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
 ) -> Response:
+    ctx = _ctx(request)
     if not csrf_ok(request, csrf):
         return render(request, "login.html", status_code=403, error="This form expired. Please try again.")
-    with transaction(_ctx(request).sessions) as session:
+    check(ctx.sessions, ctx.secret_key, [("login-client", client_key(request), ctx.limits.login_per_client)])
+    with transaction(ctx.sessions) as session:
         agent = authenticate(session=session, name=name[:64], password=password[:1024])
     if agent is None:
         logger.info("failed agent login for %r", name[:64])
@@ -78,29 +102,43 @@ def queue_page(
     status: str = "active",
     channel: str = "",
     platform: str = "",
+    category: str = "",
     severity: str = "",
     q: str = "",
 ) -> Response:
     if (agent := _agent(request)) is None:
         return _login_redirect()
+    ctx = _ctx(request)
     filters = QueueFilter(
-        status=status or None,
-        channel=channel or None,
-        platform=platform or None,
-        severity=int(severity) if severity.isdigit() else None,
-        search=q.strip()[:200] or None,
+        status=status[:16] or None,
+        channel=channel[:16] or None,
+        platform=platform[:32] or None,
+        severity=int(severity) if severity in ("1", "2", "3", "4") else None,
+        search=q.strip()[:MAX_SEARCH] or None,
+        category=category[:24] or None,
     )
-    with transaction(_ctx(request).sessions) as session:
+    with transaction(ctx.sessions) as session:
         tickets = queue(session=session, filters=filters)
-        rows = [(t, _shown_handle(request, t)) for t in tickets]
+        revealed = revealed_ticket_ids(session=session, agent=agent, ticket_ids=[t.id for t in tickets if t.id])
+        rows = [(t, shown_handle(t, blind=ctx.blind_triage, revealed=t.id in revealed)) for t in tickets]
+        ids = [t.id for t in tickets]
+        not_sent = MailOutbox.state != MailState.SENT
+        unsent = set(session.exec(select(MailOutbox.ticket_id).where(col(MailOutbox.ticket_id).in_(ids), not_sent)))
+        platforms = sorted(
+            {p for p in session.exec(select(Ticket.platform).distinct()) if p} | {p for p, _ in ctx.accounts}
+        )
         return render(
             request,
             "queue.html",
             agent=agent,
             rows=rows,
+            unsent=unsent,
             filters=filters,
             statuses=list(Status),
             channels=list(Channel),
+            platforms=platforms,
+            categories=CATEGORIES,
+            severities=SEVERITIES,
         )
 
 
@@ -115,18 +153,28 @@ def _load(session: Session, ticket_id: int) -> Ticket:
 def ticket_view(request: Request, ticket_id: int) -> Response:
     if (agent := _agent(request)) is None:
         return _login_redirect()
-    with transaction(_ctx(request).sessions) as session:
+    ctx = _ctx(request)
+    with transaction(ctx.sessions) as session:
         ticket = _load(session, ticket_id)
-        agents = [a.name for a in session.exec(select(Agent).order_by(Agent.name))]
+        revealed = ticket_id in revealed_ticket_ids(session=session, agent=agent, ticket_ids=[ticket_id])
+        agents = [a.name for a in session.exec(select(Agent).order_by(col(Agent.name)))]
+        events = timeline(session=session, ticket_id=ticket_id, public_only=False)
         return render(
             request,
             "ticket_agent.html",
             agent=agent,
             ticket=ticket,
-            handle=_shown_handle(request, ticket),
-            events=timeline(session=session, ticket_id=ticket_id, public_only=False),
+            handle=shown_handle(ticket, blind=ctx.blind_triage, revealed=revealed),
+            can_reveal=bool(ticket.author_handle) and ctx.blind_triage and not revealed,
+            events=events,
+            thread=[e for e in events if e.kind in THREAD_KINDS],
+            details=[e for e in events if e.kind == EntryKind.CUSTOMER_DETAILS],
+            mails=mail_by_entry(session=session, ticket_id=ticket_id),
+            email_kind=EMAIL_ENTRY,
+            mail_on=ctx.mail is not None,
             statuses=list(Status),
             agents=agents,
+            flash=request.session.pop("flash", None),
         )
 
 
@@ -139,23 +187,39 @@ def ticket_action(
     status: Annotated[str, Form()] = "",
     note: Annotated[str, Form()] = "",
     assignee: Annotated[str, Form()] = "",
+    message: Annotated[str, Form()] = "",
+    mail_id: Annotated[int, Form()] = 0,
 ) -> Response:
     if (agent := _agent(request)) is None:
         return _login_redirect()
     if not csrf_ok(request, csrf):
         return render(request, "error.html", status_code=403, message="This form expired. Please reload the page.")
-    with transaction(_ctx(request).sessions) as session:
+    ctx = _ctx(request)
+    to_send: int | None = None
+    with transaction(ctx.sessions) as session:
         ticket = _load(session, ticket_id)
         if action == "status" and status in Status.__members__.values():
             set_status(session=session, ticket=ticket, status=status, actor=agent)
-        elif action == "note" and note.strip():
-            add_note(session=session, ticket=ticket, body=note.strip()[:10000], actor=agent)
+        elif action == "note" and note.strip() and len(note) <= MAX_NOTE:
+            add_note(session=session, ticket=ticket, body=note.strip(), actor=agent)
         elif action == "assign":
+            if assignee and session.get(Agent, assignee[:64]) is None:
+                return render(request, "error.html", status_code=400, message="No such agent.")
             assign(session=session, ticket=ticket, agent=assignee[:64] or None, actor=agent)
         elif action == "reveal":
-            log_reveal(session=session, ticket=ticket, actor=agent)
-            revealed = list(request.session.get("revealed", []))
-            request.session["revealed"] = [*revealed[-50:], ticket_id]
+            reveal_handle(session=session, ticket=ticket, agent=agent)
+        elif action == "email" and message.strip() and len(message) <= MAX_EMAIL_BODY and ticket.contact_email:
+            # The intent is committed before the send, so a failed or interrupted send stays visible on the ticket.
+            to_send = queue_email(session=session, ticket=ticket, body=message.strip(), actor=agent).id
+        elif action == "retry":
+            row = session.get(MailOutbox, mail_id)
+            if row is None or row.ticket_id != ticket_id or row.state == MailState.SENT:
+                return render(request, "error.html", status_code=400, message="Nothing to retry.")
+            to_send = row.id
         else:
-            return render(request, "error.html", status_code=400, message="Unknown action.")
+            return render(request, "error.html", status_code=400, message="Nothing to do: check the form.")
+    if to_send is not None:
+        result = deliver(sessions=ctx.sessions, mail_id=to_send, config=ctx.mail)
+        # Only the outcome goes into the (readable) session cookie; the address and error stay in the database.
+        request.session["flash"] = "mail-sent" if result.state == MailState.SENT else "mail-failed"
     return RedirectResponse(f"/agent/tickets/{ticket_id}", status_code=303)

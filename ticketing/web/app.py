@@ -5,19 +5,21 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from ticketing.db import SessionFactory
+from ticketing.mail import MailConfig
 from ticketing.priority import Verdict
+from ticketing.web.limits import RateLimited, RateLimits
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +35,10 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
     "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
 }
+MAX_BODY = 256 * 1024  # bytes; the largest form, a 20,000-character email reply, urlencodes to at most ~180 KiB
+SESSION_MAX_AGE = 12 * 3600  # an agent logs in once per working day
 
 
 class TicketNotFound(Exception):
@@ -52,6 +57,8 @@ class WebContext:
     accounts: Sequence[tuple[str, str]] = ()  # configured (platform, account) pairs, for /healthz
     sample_replies: Callable[[], list[dict[str, Any]]] | None = None  # the sample platform's posted replies
     sample_posts: Callable[[], list[dict[str, Any]]] | None = None
+    mail: MailConfig | None = None  # SMTP for agents' email replies; None: replying by email is off
+    limits: RateLimits = field(default_factory=RateLimits)
 
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -75,23 +82,50 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
+def _body_too_large(request: Request) -> Response | None:
+    # Forms are small; refuse big or unsized bodies before anything parses them.
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return None
+    length = request.headers.get("content-length", "")
+    if not length.isdigit():
+        return PlainTextResponse("A Content-Length header is required.", status_code=411)
+    if int(length) > MAX_BODY:
+        return PlainTextResponse("The form is too large.", status_code=413)
+    return None
+
+
 def create_app(ctx: WebContext) -> FastAPI:
-    from ticketing.web import agent, health, public
+    from ticketing.web import agent, dashboard, health, public
 
     app = FastAPI(title="fairdesk", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = ctx
     https = ctx.public_url.startswith("https://")
     app.add_middleware(
-        SessionMiddleware, secret_key=ctx.secret_key, session_cookie="fairdesk", same_site="lax", https_only=https
+        SessionMiddleware,
+        secret_key=ctx.secret_key,
+        session_cookie="fairdesk",
+        max_age=SESSION_MAX_AGE,
+        same_site="lax",
+        https_only=https,
     )
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[..., Any]) -> Response:
-        response: Response = await call_next(request)
+        response: Response = _body_too_large(request) or await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         if request.url.path.startswith(("/t/", "/agent")):
             response.headers["Cache-Control"] = "no-store"
+        if https:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response
+
+    @app.exception_handler(RateLimited)
+    async def rate_limited(request: Request, exc: RateLimited) -> HTMLResponse:
+        response = render(
+            request, "error.html", status_code=429, message="Too many requests. Please wait a little and try again."
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
         return response
 
     @app.exception_handler(TicketNotFound)
@@ -114,5 +148,6 @@ def create_app(ctx: WebContext) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(public.router)
     app.include_router(agent.router)
+    app.include_router(dashboard.router)
     app.include_router(health.router)
     return app

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session, select
 
 from ticketing.db import transaction
-from ticketing.store import add_customer_details, open_web_ticket, ticket_by_token, timeline
+from ticketing.models import Ticket
+from ticketing.store import add_customer_details, open_web_ticket, timeline
+from ticketing.tokens import well_formed
 from ticketing.web.app import TicketNotFound, WebContext, csrf_ok, render
+from ticketing.web.limits import check, client_key
 
 router = APIRouter()
 
@@ -19,10 +24,33 @@ MAX_DETAILS = 5000
 MAX_EMAIL = 254
 MAX_SUBJECT = 200
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_TOKEN_KEY = 64  # longer paths are counted under their first 64 characters
+STATUS_HELP = {
+    "new": "We have your request; an agent will pick it up in turn.",
+    "open": "An agent is working on it.",
+    "pending": "We are waiting for details from you: add them below.",
+    "solved": "We think this is solved. If it is not, add details below and we will reopen it.",
+    "closed": "This ticket is closed.",
+}
 
 
 def _ctx(request: Request) -> WebContext:
     return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+def _token_key(token: str) -> str:
+    return token[:MAX_TOKEN_KEY]
+
+
+def _sent_marker(token: str) -> str:
+    return hashlib.sha256(_token_key(token).encode()).hexdigest()[:16]
+
+
+def _ticket_for(session: Session, token: str) -> Ticket | None:
+    # Malformed links cost the same hash and indexed lookup as well-formed unknown ones, so timing tells nothing.
+    digest = hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+    ticket = session.exec(select(Ticket).where(Ticket.token_hash == digest)).first()
+    return ticket if well_formed(token) else None
 
 
 def _field_errors(*, email: str, details: str, order_number: str = "", email_required: bool = False) -> list[str]:
@@ -45,14 +73,25 @@ def home(request: Request) -> HTMLResponse:
 
 @router.get("/t/{token}", response_class=HTMLResponse)
 def ticket_page(request: Request, token: str) -> HTMLResponse:
+    """The customer's page. Known, unknown and malformed links do the same work, and the last two get the plain 404."""
     ctx = _ctx(request)
+    limits = ctx.limits
+    check(
+        ctx.sessions,
+        ctx.secret_key,
+        [("view-token", _token_key(token), limits.view_per_token), ("view-client", client_key(request),
+                                                                     limits.view_per_client)],
+    )
+    sent = request.session.get("sent") == _sent_marker(token)
+    if sent:
+        request.session.pop("sent")
     with transaction(ctx.sessions) as session:
-        ticket = ticket_by_token(session=session, token=token)
+        ticket = _ticket_for(session, token)
         if ticket is None:
             raise TicketNotFound()
         events = timeline(session=session, ticket_id=ticket.id, public_only=True)  # type: ignore[arg-type]
         return render(
-            request, "ticket_public.html", ticket=ticket, events=events, sent=request.query_params.get("sent") == "1"
+            request, "ticket_public.html", ticket=ticket, events=events, sent=sent, help=STATUS_HELP.get(ticket.status)
         )
 
 
@@ -69,23 +108,37 @@ def ticket_details(
     ctx = _ctx(request)
     if not csrf_ok(request, csrf):
         return render(request, "error.html", status_code=403, message="This form expired. Please reload the page.")
+    check(
+        ctx.sessions,
+        ctx.secret_key,
+        [("submit-token", _token_key(token), ctx.limits.submit_per_token),
+         ("submit-client", client_key(request), ctx.limits.submit_per_client)],
+    )
     with transaction(ctx.sessions) as session:
-        ticket = ticket_by_token(session=session, token=token)
+        ticket = _ticket_for(session, token)
         if ticket is None:
             raise TicketNotFound()
         errors = _field_errors(email=email.strip(), details=details, order_number=order_number.strip())
+        if email.strip() and not consent and ticket.author_handle:
+            errors.append("To continue by email, tick the box that links your handle to this address "
+                          "(or leave the email empty).")
+        if not (order_number.strip() or details.strip() or email.strip()):
+            errors.append("The form is empty: add an order number, a description or an email address.")
         if errors:
             events = timeline(session=session, ticket_id=ticket.id, public_only=True)  # type: ignore[arg-type]
-            return render(request, "ticket_public.html", status_code=422, ticket=ticket, events=events, errors=errors)
+            # The customer's input is not echoed back: the page stays write-only even on an error.
+            return render(request, "ticket_public.html", status_code=422, ticket=ticket, events=events, errors=errors,
+                          help=STATUS_HELP.get(ticket.status))
         add_customer_details(
             session=session,
             ticket=ticket,
             order_number=order_number.strip(),
             details=details.strip(),
             email=email.strip(),
-            consent=bool(consent),
+            consent=bool(consent) or not ticket.author_handle,
         )
-    return RedirectResponse(f"/t/{token}?sent=1", status_code=303)
+    request.session["sent"] = _sent_marker(token)
+    return RedirectResponse(f"/t/{token}", status_code=303)
 
 
 @router.get("/contact", response_class=HTMLResponse)
@@ -104,6 +157,7 @@ def contact_submit(
     ctx = _ctx(request)
     if not csrf_ok(request, csrf):
         return render(request, "error.html", status_code=403, message="This form expired. Please reload the page.")
+    check(ctx.sessions, ctx.secret_key, [("contact-client", client_key(request), ctx.limits.contact_per_client)])
     errors = _field_errors(email=email.strip(), details=description, email_required=True)
     if not description.strip():
         errors.append("Please tell us what happened.")
