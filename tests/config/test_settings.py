@@ -118,3 +118,20 @@ def test_init_writes_an_example_that_loads_and_documents_every_key(tmp_path: Pat
     # Uncommenting the X section gives a config that only lacks secrets.
     enabled = text.replace("# [x.acme]", "[x.acme]").replace('# handle = "acme_support"', 'handle = "acme_support"')
     assert load_settings(_write(tmp_path, enabled)).x["acme"].handle == "acme_support"
+
+
+def test_every_setting_is_in_the_readme_reference() -> None:
+    from config.settings import BlueskyAccount, SampleAccount, XAccount
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    sections = {"web": "web.", "reply": "reply.", "nlp": "nlp.", "mail": "mail."}
+    for name, info in Settings.model_fields.items():
+        model = info.annotation
+        if name in sections and isinstance(model, type) and issubclass(model, BaseModel):
+            for key in model.model_fields:
+                assert f"`{sections[name]}{key}`" in readme, f"{name}.{key} is not in README's configuration table"
+        elif name not in ("sample", "x", "bluesky"):
+            assert f"`{name}`" in readme, name
+    for prefix, model in (("sample", SampleAccount), ("x", XAccount), ("bluesky", BlueskyAccount)):
+        for key in model.model_fields:
+            assert f"`{prefix}.NAME.{key}`" in readme or f"`{key}`" in readme, f"{prefix}.NAME.{key} is not in README"
