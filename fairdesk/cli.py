@@ -133,14 +133,11 @@ def tickets(
     engine.dispose()
 
 
-@agent_app.command("add")
-def agent_add(
-    name: Annotated[str, typer.Argument(help="The agent's login name.")],
-    config: ConfigOption = None,
-    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
-) -> None:
-    """Create an agent account (the password is stored as an argon2 hash)."""
-    from ticketing.agents import AgentError, add_agent
+PasswordStdin = Annotated[bool, typer.Option(help="Read the password from standard input.")]
+
+
+def _change_agents(config: Path | None, name: str, password_stdin: bool, action: str) -> None:
+    from ticketing.agents import AgentError, add_agent, set_password
     from ticketing.db import make_engine, migrate, session_factory, transaction
 
     settings = _settings(config)
@@ -150,15 +147,36 @@ def agent_add(
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
+    change = add_agent if action == "added" else set_password
     try:
         with transaction(session_factory(engine)) as session:
-            add_agent(session=session, name=name, password=password)
+            change(session=session, name=name, password=password)
     except AgentError as exc:
         typer.echo(f"fairdesk: {exc}", err=True)
         raise typer.Exit(1) from exc
     finally:
         engine.dispose()
-    typer.echo(f"fairdesk: agent {name} added")
+    typer.echo(f"fairdesk: agent {name} {action}")
+
+
+@agent_app.command("add")
+def agent_add(
+    name: Annotated[str, typer.Argument(help="The agent's login name.")],
+    config: ConfigOption = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Create an agent account (the password is stored as an argon2 hash)."""
+    _change_agents(config, name, password_stdin, "added")
+
+
+@agent_app.command("passwd")
+def agent_passwd(
+    name: Annotated[str, typer.Argument(help="The agent's login name.")],
+    config: ConfigOption = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Set a new password for an agent (e.g. the first-start 'admin' whose password was lost); lifts a lockout."""
+    _change_agents(config, name, password_stdin, "password changed")
 
 
 def _register_nlp_commands() -> None:

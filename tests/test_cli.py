@@ -42,6 +42,21 @@ def test_agent_add_and_tickets(tmp_path: Path) -> None:
     assert short.exit_code == 1 and "at least 10" in short.output
     listed = runner.invoke(app, ["tickets", "--config", str(config)])
     assert listed.exit_code == 0 and "no tickets" in listed.output
+    changed = runner.invoke(app, ["agent", "passwd", "robin", "--config", str(config), "--password-stdin"],
+                            input="another-long-password\n")
+    assert changed.exit_code == 0 and "password changed" in changed.output
+    missing = runner.invoke(app, ["agent", "passwd", "nobody", "--config", str(config), "--password-stdin"],
+                            input="another-long-password\n")
+    assert missing.exit_code == 1 and "no agent 'nobody'" in missing.output
+
+    from ticketing.agents import authenticate
+    from ticketing.db import make_engine, session_factory, transaction
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'fairdesk.db'}")
+    with transaction(session_factory(engine)) as session:
+        assert authenticate(session=session, name="robin", password="another-long-password") is not None
+        assert authenticate(session=session, name="robin", password="a-long-enough-password") is None
+    engine.dispose()
 
 
 def _free_port() -> int:

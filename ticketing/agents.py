@@ -24,14 +24,31 @@ class AgentError(Exception):
     """An agent account cannot be created or used as asked."""
 
 
+def _check_password(password: str) -> None:
+    if len(password) < 10:
+        raise AgentError("passwords need at least 10 characters")
+
+
 def add_agent(*, session: Session, name: str, password: str) -> Agent:
     if not name or len(name) > 64 or not name.replace("_", "").replace("-", "").replace(".", "").isalnum():
         raise AgentError("agent names are 1-64 letters, digits, '.', '_' or '-'")
-    if len(password) < 10:
-        raise AgentError("passwords need at least 10 characters")
+    _check_password(password)
     if session.get(Agent, name) is not None:
         raise AgentError(f"agent {name!r} already exists")
     agent = Agent(name=name, password_hash=_hasher.hash(password))
+    session.add(agent)
+    return agent
+
+
+def set_password(*, session: Session, name: str, password: str) -> Agent:
+    """Replace an agent's password (and lift any lockout), e.g. when the first-start password was lost."""
+    agent = session.get(Agent, name)
+    if agent is None:
+        raise AgentError(f"there is no agent {name!r}")
+    _check_password(password)
+    agent.password_hash = _hasher.hash(password)
+    agent.failed_logins = 0
+    agent.locked_until = None
     session.add(agent)
     return agent
 
