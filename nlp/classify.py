@@ -10,15 +10,13 @@ from pathlib import Path
 
 import spacy
 
-from nlp.text import clean, normalise, triage_reason
+from nlp.components import COMPLAINT, NOT_COMPLAINT, SEVERITY_LABELS  # importing registers the factory
+from nlp.text import clean, prepare, triage_reason
 
 logger = logging.getLogger(__name__)
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 DEFAULT_THRESHOLD = 0.35
-COMPLAINT = "complaint"
-NOT_COMPLAINT = "not_complaint"
-SEVERITY_LABELS = ("sev1", "sev2", "sev3", "sev4")
 # Set on nlp.meta by load_pipeline(): a digest of the model files, so the version names the exact trained weights.
 META_HASH_KEY = "fairdesk_model_hash"
 
@@ -51,7 +49,7 @@ class Classifier:
     def classify_many(self, texts: Iterable[str], batch_size: int = 256) -> list[Classification]:
         """Classify many posts in order with `nlp.pipe` (much faster than calling classify() in a loop)."""
         cleaned = [clean(t if isinstance(t, str) else str(t)) for t in texts]
-        prepared = (normalise(c) for c in cleaned)
+        prepared = (prepare(c) for c in cleaned)
         docs = self.nlp.pipe(prepared, batch_size=batch_size)
         return [self._result(doc.cats, triage_reason(c)) for doc, c in zip(docs, cleaned, strict=True)]
 

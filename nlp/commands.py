@@ -6,6 +6,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -17,27 +18,33 @@ DEFAULT_TRAIN_CSV = Path("../shared/data/complaints/train.csv")
 
 
 def train_cmd(
-    data: Path = typer.Option(DEFAULT_TRAIN_CSV, help="Labelled CSV (text,label[,severity,domain]) to train on."),
-    out: Path = typer.Option(MODEL_DIR, help="Directory to write the trained spaCy pipeline to."),
-    seed: int = typer.Option(0, help="Random seed; the same data and seed give the same model."),
+    data: Annotated[Path, typer.Option(help="Labelled CSV (text,label[,severity,domain,...]) to train on.")] = (
+        DEFAULT_TRAIN_CSV
+    ),
+    out: Annotated[Path, typer.Option(help="Directory to write the trained spaCy pipeline to.")] = MODEL_DIR,
+    seed: Annotated[int, typer.Option(help="Random seed; the same data and seed give the same model.")] = 0,
 ) -> None:
-    """Train the complaint pipeline and save it."""
+    """Train the complaint pipeline (adds the self-written examples in nlp/data/) and save it."""
     metrics = train(data, out, seed=seed)
     typer.echo(json.dumps(metrics, sort_keys=True))
 
 
 def eval_cmd(
-    file: Path = typer.Argument(..., help="Labelled CSV (text,label[,domain,severity]) to score the model on."),
-    model: Path | None = typer.Option(None, help="Pipeline directory (default: the shipped model)."),
+    file: Annotated[Path, typer.Argument(help="Labelled CSV (text,label[,domain,severity]) to score the model on.")],
+    model: Annotated[Path | None, typer.Option(help="Pipeline directory (default: the shipped model).")] = None,
 ) -> None:
     """Print accuracy, macro F1 and complaint precision/recall, overall, per domain and for company-addressed posts."""
     typer.echo(format_report(evaluate(load_classifier(model), file)))
 
 
 def classify_cmd(
-    texts: list[str] | None = typer.Argument(None, help="Posts to classify; without any, one post per stdin line."),
-    model: Path | None = typer.Option(None, help="Pipeline directory (default: the shipped model)."),
-    threshold: float = typer.Option(DEFAULT_THRESHOLD, help="Complaint probability at or above which to file."),
+    texts: Annotated[
+        list[str] | None, typer.Argument(help="Posts to classify; without any, one post per stdin line.")
+    ] = None,
+    model: Annotated[Path | None, typer.Option(help="Pipeline directory (default: the shipped model).")] = None,
+    threshold: Annotated[
+        float, typer.Option(help="Complaint probability at or above which a post is filed.")
+    ] = DEFAULT_THRESHOLD,
 ) -> None:
     """Print one JSON object per post: label, score, severity, triage_reason, model_version."""
     classifier = load_classifier(model, threshold=threshold)

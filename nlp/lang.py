@@ -23,9 +23,11 @@ _ENGLISH = frozenset(
 )
 
 # Frequent function words of the Latin-script languages we most often see, minus anything that is also English.
-_FOREIGN = frozenset(
-    """
-    el la los las del al lo un una y nadie ha unos unas y o pero porque que qué muy más mas este esta esto estos estas ese esa
+_FOREIGN = (
+    frozenset(
+        """
+    el la los las del al lo un una y nadie ha unos unas o pero porque que qué muy más mas este esta esto estos
+    estas ese esa
     eso yo tu tú usted ustedes nosotros ellos ellas mi mis su sus nuestro es está estan están son ser estar hay tengo
     tiene tienen como cómo cuando dónde donde por para sin sobre entre hasta desde también tambien gracias hola nada
     todo todos bien pero ya aún aun sí hacer hace puedo pueden quiero favor buenos buenas días dias
@@ -34,7 +36,8 @@ _FOREIGN = frozenset(
     oui non est sont être etre avoir ai avez ont fait faire c'est j'ai n'est je suis
     der die das den dem des ein eine einen einem einer und oder aber nicht ist sind war waren bin bist ich du er sie
     wir ihr mein meine dein deine sein seine unser euer mit für fur von zu zum zur auf aus bei nach über uber unter
-    dich mich dir mir sich uns euch wie warum wann wo auch noch schon nur sehr danke bitte hallo kein keine ja nein heute jetzt
+    dich mich dir mir sich uns euch wie warum wann wo auch noch schon nur sehr danke bitte hallo kein keine ja nein
+    heute jetzt
     o os as um uma uns umas e ou mas porque não nao sim muito mais meu minha meus minhas seu sua você voce vocês
     nós eles elas com sem para pelo pela pelos pelas isso isto esse essa aqui ali obrigado obrigada olá ola está
     estou são tem têm foi ainda já
@@ -47,7 +50,9 @@ _FOREIGN = frozenset(
     bir ve ile için bu şu çok ama değil var yok ben sen biz siz onlar teşekkür merhaba
     och att det som är jag du han hon vi ni inte med för på av till från hej tack
     """.split()
-) - _ENGLISH
+    )
+    - _ENGLISH
+)
 
 
 # Words as common in Spanish, Italian or Portuguese as in English: evidence for neither.

@@ -12,7 +12,6 @@ MAX_MODEL_CHARS = 2_000
 # Clip the raw input before any regex or normalisation work so a 100 KB post costs the same as a short one.
 _RAW_CLIP = MAX_MODEL_CHARS * 4
 
-HANDLE_TOKEN = "@user"
 URL_TOKEN = "http://url"
 # spaCy's n-gram extraction fails on a zero-token doc inside a batch, so the model never sees an empty text.
 EMPTY_TOKEN = "<empty>"
@@ -56,11 +55,9 @@ def clean(text: str) -> str:
     return text[:MAX_MODEL_CHARS]
 
 
-def normalise(text: str) -> str:
-    """Return `clean(text)` with every URL and @handle replaced by one placeholder token each (never empty)."""
-    text = clean(text)
-    text = _URL_RE.sub(URL_TOKEN, text)
-    return _HANDLE_RE.sub(HANDLE_TOKEN, text) or EMPTY_TOKEN
+def prepare(cleaned: str) -> str:
+    """Return already `clean()`ed text as the model reads it: URLs replaced by one placeholder; never empty."""
+    return _URL_RE.sub(URL_TOKEN, cleaned) or EMPTY_TOKEN
 
 
 def _content(text: str) -> str:

@@ -56,7 +56,12 @@ def test_hostile_input_never_raises(shipped: Classifier, case: str) -> None:
 def test_classify_many_matches_classify_and_keeps_order(shipped: Classifier) -> None:
     texts = [t for t, _ in HOSTILE.values()] + ["thanks a lot!", "still broken, again"]
     many = shipped.classify_many(texts, batch_size=3)
-    assert many == [shipped.classify(t) for t in texts]
+    single = [shipped.classify(t) for t in texts]
+    # Batching may change the last bits of a float (BLAS), never anything else.
+    assert [(r.label, r.severity, r.triage_reason) for r in many] == [
+        (r.label, r.severity, r.triage_reason) for r in single
+    ]
+    assert [r.score for r in many] == pytest.approx([r.score for r in single], abs=1e-9)
 
 
 def test_threshold_decides_label(tiny: Classifier) -> None:

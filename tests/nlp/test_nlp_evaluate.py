@@ -18,8 +18,9 @@ class KeywordClassifier:
 
     def classify_many(self, texts, batch_size: int = 256) -> list[Classification]:
         return [
-            Classification("complaint" if "bad" in t else "not_complaint", 1.0 if "bad" in t else 0.0,
-                           None, None, self.version)
+            Classification(
+                "complaint" if "bad" in t else "not_complaint", 1.0 if "bad" in t else 0.0, None, None, self.version
+            )
             for t in texts
         ]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nlp.lang import looks_non_english
-from nlp.text import EMPTY_TOKEN, HANDLE_TOKEN, MAX_MODEL_CHARS, URL_TOKEN, clean, normalise, triage_reason
+from nlp.text import EMPTY_TOKEN, MAX_MODEL_CHARS, URL_TOKEN, clean, prepare, triage_reason
 
 ZALGO = "H\u0338\u0321\u032a\u032f\u0368\u034a\u033d\u0305\u033e\u030eE\u0327\u032c\u0329\u033e\u035b L\u0336\u0327P"
 
@@ -22,12 +22,12 @@ def test_clean_clips_long_text() -> None:
     assert len(clean("word " * 20_000)) <= MAX_MODEL_CHARS
 
 
-def test_normalise_replaces_handles_and_urls() -> None:
-    assert normalise("@Delta see https://t.co/x1 and www.x.com") == f"{HANDLE_TOKEN} see {URL_TOKEN} and {URL_TOKEN}"
+def test_prepare_replaces_urls_and_keeps_handles() -> None:
+    assert prepare(clean("@Delta see https://t.co/x1 and www.x.com")) == f"@Delta see {URL_TOKEN} and {URL_TOKEN}"
 
 
-def test_normalise_never_returns_empty() -> None:
-    assert normalise(" \x00 ") == EMPTY_TOKEN
+def test_prepare_never_returns_empty() -> None:
+    assert prepare(clean(" \x00 ")) == EMPTY_TOKEN
 
 
 @pytest.mark.parametrize(

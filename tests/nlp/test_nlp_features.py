@@ -1,0 +1,68 @@
+"""Tests for n-gram extraction, tf-idf vectors, hand cues and the static embedder."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from nlp import embed
+from nlp.features import HandFeatures, TfIdf, char_terms, word_terms
+
+
+def test_word_terms() -> None:
+    assert word_terms(["still", "not", "fixed"], 2) == ["still", "not", "fixed", "still not", "not fixed"]
+
+
+def test_char_terms_pad_word_like_char_wb() -> None:
+    assert char_terms("ab", 2, 3) == [" a", "ab", "b ", " ab", "ab "]
+    assert char_terms("a", 4, 5) == []
+
+
+def test_tfidf_by_hand() -> None:
+    vocab = TfIdf.fit([["a", "b"], ["a"], ["a", "c"]], min_df=2)
+    assert list(vocab.index) == ["a"]  # b and c occur in one doc only
+    assert vocab.idf[0] == pytest.approx(math.log(4 / 4) + 1.0)
+    vocab = TfIdf.fit([["a", "b"], ["a"]])
+    ids, vals = vocab.vector(vocab.ids(["a", "a", "b", "zzz"]))
+    # tf: a -> 1 + ln 2, idf(a) = 1; b -> 1, idf(b) = ln(3/2) + 1; then unit length
+    raw = np.array([1 + math.log(2), math.log(1.5) + 1])
+    assert ids.tolist() == [0, 1]
+    assert vals.tolist() == pytest.approx((raw / np.linalg.norm(raw)).tolist(), rel=1e-6)
+
+
+def test_empty_vector() -> None:
+    vocab = TfIdf.fit([["a"]])
+    ids, vals = vocab.vector(vocab.ids(["unknown"]))
+    assert len(ids) == 0 and len(vals) == 0
+
+
+def test_hand_features_flag_cues() -> None:
+    hand = HandFeatures()
+    angry = hand("@user why is my order STILL not here?? 3 days waiting, terrible", 1, 0)
+    happy = hand("@user thanks, lovely service", 1, 0)
+    assert angry.shape == happy.shape == (23,)
+    assert angry[0] == 1.0 and happy[0] == 0.0  # has a question mark
+    assert angry[4] == 1.0 and happy[4] == 0.0  # negation
+    assert angry[7] == 1.0  # persistence ("still")
+    assert angry[9] == 1.0  # a duration ("3 days")
+    assert happy[17] > 0 > angry[17]  # VADER compound sentiment
+
+
+def test_embedder_rows_are_unit_or_zero() -> None:
+    emb = embed.load_embedder().embed(["my order never came", "", "my order never came"])
+    assert emb.shape == (3, 256)
+    assert np.linalg.norm(emb[0]) == pytest.approx(1.0, abs=1e-5)
+    assert not emb[1].any()
+    assert np.array_equal(emb[0], emb[2])
+
+
+def test_missing_wordllama_package_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embed.importlib.util, "find_spec", lambda name: None)
+    embed.load_embedder.cache_clear()
+    try:
+        with pytest.raises(embed.EmbeddingUnavailable, match="wordllama"):
+            embed.load_embedder()
+    finally:
+        embed.load_embedder.cache_clear()
