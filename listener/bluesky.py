@@ -47,15 +47,13 @@ from listener.base import (
     Reply,
     TransientError,
 )
+from listener.replies import longest_reply
 
 logger = logging.getLogger(__name__)
 
 PLATFORM = "bluesky"
 MAX_GRAPHEMES = 300  # app.bsky.feed.post#text maxGraphemes
 MAX_TEXT_BYTES = 3000  # app.bsky.feed.post#text maxLength (UTF-8 bytes)
-# The longest {ref} and ticket token check_template assumes (as listener/x.py): refs are FD-<id>, tokens <= 64 chars.
-LONGEST_REF = "FD-" + "9" * 10
-LONGEST_TOKEN = 64
 PAGE_SIZE = 100  # listNotifications maximum
 MAX_PAGES = 50  # per fetch; past it the batch is marked as having a gap
 GET_POSTS_CHUNK = 25  # getPosts maximum
@@ -106,21 +104,11 @@ def check_text(text: str) -> None:
         raise ValueError(f"is {size} bytes long; a Bluesky post holds at most {MAX_TEXT_BYTES}")
 
 
-def check_template(
-    template: str, public_url: str, *, longest_ref: str = LONGEST_REF, token_length: int = LONGEST_TOKEN
-) -> None:
+def check_template(template: str, public_url: str) -> None:
     """Raise ValueError if the longest reply ``template`` can produce does not fit in one Bluesky post.
-
-    The longest reply fills {ref} with ``longest_ref`` and {link} with ``{public_url}/t/`` plus ``token_length``
-    characters. Call it at start for every configured Bluesky account.
-    """
-    link = f"{public_url.rstrip('/')}/t/{'x' * token_length}"
+    Call it at start for every configured Bluesky account."""
     try:
-        longest = template.format(ref=longest_ref, link=link)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ValueError(f"reply template has an unknown placeholder {exc}; only {{ref}} and {{link}} exist") from exc
-    try:
-        check_text(longest)
+        check_text(longest_reply(template, public_url))
     except ValueError as exc:
         raise ValueError(
             f"the longest reply it makes (ticket ref and link filled in) {exc}; shorten the template or public_url"

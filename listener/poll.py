@@ -67,7 +67,12 @@ def poll_once(
 
 
 def _record(
-    sessions: SessionFactory, adapter: Adapter, owner: str, batch: Batch, verdicts: Sequence[Verdict], result: PollResult
+    sessions: SessionFactory,
+    adapter: Adapter,
+    owner: str,
+    batch: Batch,
+    verdicts: Sequence[Verdict],
+    result: PollResult,
 ) -> PollResult:
     with transaction(sessions) as session:
         state = session.get(AccountState, (adapter.platform, adapter.account), with_for_update=True)

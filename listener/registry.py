@@ -30,4 +30,6 @@ ADAPTERS: dict[str, AdapterFactory] = {"sample": make_sample_adapter, "x": _x, "
 
 def build_adapters(settings: Settings) -> dict[tuple[str, str], Adapter]:
     """One adapter per configured account, keyed by (platform, account name)."""
-    return {(platform, name): ADAPTERS[platform](name, account, settings) for platform, name, account in settings.accounts()}
+    return {
+        (platform, name): ADAPTERS[platform](name, account, settings) for platform, name, account in settings.accounts()
+    }

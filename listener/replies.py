@@ -14,13 +14,14 @@ from sqlmodel import col, select
 from listener.base import Adapter, AdapterError, FoundBy, Mention, MentionKind, PermanentError, RateLimited, Reply
 from ticketing.db import SessionFactory, transaction
 from ticketing.models import EntryKind, Outbox, ReplyState, Ticket, TicketEntry, utcnow
-from ticketing.tokens import new_token
+from ticketing.tokens import MAX_TOKEN_LENGTH, new_token
 
 logger = logging.getLogger(__name__)
 
 CLAIM_LEASE = timedelta(minutes=2)
 MAX_BACKOFF = timedelta(hours=1)
 BATCH = 20
+LONGEST_REF = "FD-" + "9" * 10  # Ticket.ref for ids up to ten digits
 RETRYABLE = (ReplyState.PENDING, ReplyState.UNCERTAIN)
 
 
@@ -34,6 +35,15 @@ class ReplyPolicy:
 
 def render_reply(template: str, *, ref: str, link: str) -> str:
     return template.format(ref=ref, link=link)
+
+
+def longest_reply(template: str, public_url: str) -> str:
+    """The longest text ``template`` can produce: the longest ticket ref and link. Platforms check it at start."""
+    link = f"{public_url.rstrip('/')}/t/{'x' * MAX_TOKEN_LENGTH}"
+    try:
+        return render_reply(template, ref=LONGEST_REF, link=link)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(f"reply template has an unknown placeholder {exc}; only {{ref}} and {{link}} exist") from exc
 
 
 def mention_for(ticket: Ticket) -> Mention:
@@ -96,7 +106,12 @@ def _claim(sessions: SessionFactory, owner: str, now: datetime, keys: set[tuple[
 
 
 def _deliver(
-    adapters: Mapping[tuple[str, str], Adapter], sessions: SessionFactory, policy: ReplyPolicy, outbox_id: int, *, stale: bool
+    adapters: Mapping[tuple[str, str], Adapter],
+    sessions: SessionFactory,
+    policy: ReplyPolicy,
+    outbox_id: int,
+    *,
+    stale: bool,
 ) -> int:
     with transaction(sessions) as session:
         row = session.get(Outbox, outbox_id)
@@ -162,7 +177,9 @@ def _mark_sent(sessions: SessionFactory, outbox_id: int, remote_id: str, *, text
         row.last_error = None
         session.add(row)
         session.add(
-            TicketEntry(ticket_id=row.ticket_id, kind=EntryKind.REPLY, body="Public reply sent", actor="fairdesk", public=True)
+            TicketEntry(
+                ticket_id=row.ticket_id, kind=EntryKind.REPLY, body="Public reply sent", actor="fairdesk", public=True
+            )
         )
 
 

@@ -32,6 +32,7 @@ from listener.base import (
     Reply,
     TransientError,
 )
+from listener.replies import longest_reply
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +69,6 @@ _URL = re.compile(
 _COMMON_TLD = re.compile(rf"(?:{_COMMON_TLDS})", re.IGNORECASE)
 _URL_TRAILING = ".,;:!?'\")]}"
 # Longest values check_template assumes: refs are FD-<id>; tokens are at most 64 URL-safe characters.
-LONGEST_REF = "FD-" + "9" * 10
-LONGEST_TOKEN = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,16 +161,9 @@ def weighted_length(text: str) -> int:
     return weight
 
 
-def check_template(
-    template: str, public_url: str, *, longest_ref: str = LONGEST_REF, token_length: int = LONGEST_TOKEN
-) -> None:
+def check_template(template: str, public_url: str) -> None:
     """Raise ValueError if the reply, filled with the longest ticket ref and link, can exceed X's 280."""
-    link = f"{public_url.rstrip('/')}/t/{'x' * token_length}"
-    try:
-        longest = template.format(ref=longest_ref, link=link)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ValueError(f"reply template has an unknown placeholder {exc}; only {{ref}} and {{link}} exist") from exc
-    length = weighted_length(longest)
+    length = weighted_length(longest_reply(template, public_url))
     if length > MAX_WEIGHTED_LENGTH:
         raise ValueError(
             f"reply template is {length} weighted characters on X with the longest ticket ref and link; X allows "

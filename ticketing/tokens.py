@@ -7,7 +7,8 @@ import re
 import secrets
 
 TOKEN_BYTES = 16  # 128 bits
-_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
+MAX_TOKEN_LENGTH = 64  # the longest token a link may carry (today's are 22 characters)
+_TOKEN_SHAPE = re.compile(rf"^[A-Za-z0-9_-]{{22,{MAX_TOKEN_LENGTH}}}$")
 
 
 def hash_token(token: str) -> str:

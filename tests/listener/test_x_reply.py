@@ -9,8 +9,9 @@ import pytest
 
 from config.settings import DEFAULT_TEMPLATE
 from listener.base import FoundBy, Mention, MentionKind, PermanentError, RateLimited, Reply, TransientError
-from listener.x import LONGEST_TOKEN, XAdapter, check_template, weighted_length
+from listener.x import XAdapter, check_template, weighted_length
 from tests.fakes.x_server import FakeXServer, Fault
+from ticketing.tokens import MAX_TOKEN_LENGTH as LONGEST_TOKEN
 
 TEXT = "Thanks for telling us. Ticket FD-000042: https://help.acme.example.com/t/AbCdEf0123456789"
 
