@@ -28,8 +28,13 @@ class Classification:
     label: str  # "complaint" | "not_complaint"
     score: float  # probability of complaint, 0..1
     severity: int | None  # 1..4 for judged complaints (1 = no explicit reproach .. 4 = blame), else None
-    triage_reason: str | None  # "not_english" | "empty" | "emoji_only" | None (then label is always "complaint")
+    triage_reason: str | None  # "not_english" | "empty" | "emoji_only" | None: the model cannot judge this post
     model_version: str
+
+    @property
+    def files_ticket(self) -> bool:
+        """A complaint becomes a ticket, and so does a post the model cannot judge (marked for human triage)."""
+        return self.label == COMPLAINT or self.triage_reason is not None
 
 
 class Classifier:
@@ -55,14 +60,10 @@ class Classifier:
 
     def _result(self, cats: dict[str, float], reason: str | None) -> Classification:
         score = min(1.0, max(0.0, float(cats.get(COMPLAINT, 0.5))))
-        if reason is not None:
-            # The model cannot judge this post: file it so a person looks at it.
-            if reason != "not_english":
-                score = 0.5  # nothing left for the model to read, so its number means nothing
-            return Classification(COMPLAINT, score, None, reason, self.version)
         if score < self.threshold:
-            return Classification(NOT_COMPLAINT, score, None, None, self.version)
-        return Classification(COMPLAINT, score, _severity(cats), None, self.version)
+            return Classification(NOT_COMPLAINT, score, None, reason, self.version)
+        # A triaged post keeps the model's best guess as its label, but no severity: a person judges it.
+        return Classification(COMPLAINT, score, None if reason else _severity(cats), reason, self.version)
 
 
 def _severity(cats: dict[str, float]) -> int | None:

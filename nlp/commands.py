@@ -46,8 +46,10 @@ def classify_cmd(
         float, typer.Option(help="Complaint probability at or above which a post is filed.")
     ] = DEFAULT_THRESHOLD,
 ) -> None:
-    """Print one JSON object per post: label, score, severity, triage_reason, model_version."""
+    """Print one JSON object per post: label, score, severity, triage_reason, model_version and ticket (whether
+    fairdesk files it: a complaint, or a post the model cannot judge, which goes to human triage)."""
     classifier = load_classifier(model, threshold=threshold)
     posts = list(texts) if texts else [line.rstrip("\r\n") for line in sys.stdin]
     for result in classifier.classify_many(posts):
-        typer.echo(json.dumps(dataclasses.asdict(result), ensure_ascii=False))
+        obj = dataclasses.asdict(result) | {"ticket": result.files_ticket}
+        typer.echo(json.dumps(obj, ensure_ascii=False))

@@ -10,14 +10,26 @@ from typing import Any
 
 import numpy as np
 import srsly
+from spacy.attrs import IS_PUNCT, IS_SPACE, LIKE_URL, LOWER, ORTH, SPACY
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import minibatch
 
 from nlp.embed import load_embedder
-from nlp.features import HANDLE, KEEP_PUNCT, URL, CharCache, HandFeatures, TfIdf, char_terms, word_terms
-from nlp.linear import LinearModel, Rows, fit
+from nlp.features import (
+    HANDLE,
+    KEEP_PUNCT,
+    URL,
+    CharCache,
+    HandFeatures,
+    TfIdf,
+    char_terms,
+    tfidf_rows,
+    word_terms,
+)
+from nlp.linear import LinearModel, Rows, fit, shared_sparse_parts
+from nlp.severity import severity_cues
 
 logger = logging.getLogger(__name__)
 
@@ -44,19 +56,24 @@ class _Views:
     n_hashtags: int
 
 
+_TOKEN_ATTRS = [ORTH, LOWER, SPACY, IS_SPACE, IS_PUNCT, LIKE_URL]
+
+
 def _views(doc: Doc) -> _Views:
     raw: list[str] = []
     plain: list[str] = []
     parts: list[str] = []
     handles = 0
-    for tok in doc:
-        low = tok.lower_
+    strings = doc.vocab.strings
+    # Token attributes as one array: much cheaper than a Token object per token.
+    for orth, lower, space_after, is_space, is_punct, like_url in doc.to_array(_TOKEN_ATTRS).tolist():
+        low = strings[lower]
         is_handle = low.startswith("@") and len(low) > 1
         handles += is_handle
-        parts.append((HANDLE if is_handle else tok.text) + tok.whitespace_)
-        if tok.is_space or (tok.is_punct and low not in KEEP_PUNCT):
+        parts.append((HANDLE if is_handle else strings[orth]) + (" " if space_after else ""))
+        if is_space or (is_punct and low not in KEEP_PUNCT):
             continue
-        if tok.like_url:
+        if like_url:
             low = URL
         raw.append(low)
         plain.append(HANDLE if is_handle else low)
@@ -87,6 +104,7 @@ class ComplaintScorer:
         complaint_c: float,
         random_c: float,
         severity_c: float,
+        severity_cue_weight: float,
         aux_weight: float,
         aux_c: float,
         aux_folds: int,
@@ -102,6 +120,7 @@ class ComplaintScorer:
             "complaint_c": complaint_c,
             "random_c": random_c,
             "severity_c": severity_c,
+            "severity_cue_weight": severity_cue_weight,
             "aux_weight": aux_weight,
             "aux_c": aux_c,
             "aux_folds": aux_folds,
@@ -129,17 +148,22 @@ class ComplaintScorer:
         """Feature rows for the chatter model (handles kept; embedding) and the complaint/severity models
         (handles replaced; embedding and hand cues). Sparse block: word n-grams, then character n-grams."""
         assert self.words is not None and self.chars is not None and self._char_cache is not None
-        nw = len(self.words)
-        sparse = nw + len(self.chars)
+        sparse = len(self.words) + len(self.chars)
         emb = self._embedder.embed([v.text for v in views]) * self.cfg["embedding_weight"]
         hand = np.stack([self._hand(v.text, v.n_handles, v.n_hashtags) for v in views]) * self.cfg["hand_weight"]
-        raw_rows, plain_rows = [], []
-        for v in views:
-            for tokens, out in ((v.raw, raw_rows), (v.plain, plain_rows)):
-                wi, wv = self.words.vector(self.words.ids(word_terms(tokens, self.cfg["word_ngrams"])))
-                ci, cv = self.chars.vector(self._char_cache.ids(tokens))
-                out.append((np.concatenate([wi, ci + nw]), np.concatenate([wv, cv])))
-        return Rows.stack(raw_rows, sparse, emb), Rows.stack(plain_rows, sparse, np.hstack([emb, hand]))
+        n, words, chars = self.cfg["word_ngrams"], self.words, self._char_cache
+        plain_ids = [(words.ids(word_terms(v.plain, n)), chars.ids(v.plain)) for v in views]
+        # Without handles the two views are the same tokens.
+        raw_ids = [
+            (words.ids(word_terms(v.raw, n)), chars.ids(v.raw)) if v.n_handles else plain_ids[i]
+            for i, v in enumerate(views)
+        ]
+
+        def rows(ids: list[tuple[np.ndarray, np.ndarray]], dense: np.ndarray) -> Rows:
+            indptr, indices, data = tfidf_rows([(words, [w for w, _ in ids]), (self.chars, [c for _, c in ids])])
+            return Rows(indptr, indices, data.astype(np.float64), sparse, dense.astype(np.float64))
+
+        return rows(raw_ids, emb), rows(plain_ids, np.hstack([emb, hand]))
 
     # -- spaCy component protocol ----------------------------------------------------------------------------
 
@@ -153,12 +177,22 @@ class ComplaintScorer:
     def _score(self, docs: list[Doc]) -> list[Doc]:
         if self.complaint is None:
             raise ValueError(f"component '{self.name}' is not initialised: train it with nlp.initialize()")
-        raw, plain = self._rows([_views(d) for d in docs])
-        plain = self._with_aux(plain)
-        p = self.complaint.predict(plain)
+        views = [_views(d) for d in docs]
+        raw, plain = self._rows(views)
+        # The aux, complaint and severity models read the same sparse block (they differ in stacked dense
+        # columns), so its product with all their weights is taken once.
+        aux_models = [self.emotion, self.sentiment] if self.emotion and self.sentiment else []
+        models = [*aux_models, self.complaint, *([self.severity] if self.severity is not None else [])]
+        parts = shared_sparse_parts(plain, models)
+        if aux_models:
+            aux = np.hstack([m.predict_with(plain, part) for m, part in zip(aux_models, parts, strict=False)])
+            plain = plain.append_dense(aux * self.cfg["aux_weight"])
+        p = self.complaint.predict_with(plain, parts[len(aux_models)])
         if self.random is not None:
             p = p * (1.0 - self.random.predict(raw))
-        sev = self.severity.predict(plain) if self.severity is not None else None
+        sev = None
+        if self.severity is not None:
+            sev = self.severity.predict_with(self._with_severity_cues(plain, [v.text for v in views]), parts[-1])
         for i, doc in enumerate(docs):
             doc.cats[COMPLAINT] = float(p[i])
             doc.cats[NOT_COMPLAINT] = 1.0 - float(p[i])
@@ -167,14 +201,14 @@ class ComplaintScorer:
                     doc.cats[label] = float(sev[i, j])
         return docs
 
+    def _with_severity_cues(self, plain: Rows, texts: Sequence[str]) -> Rows:
+        """The severity model's rows: the complaint model's, plus word-list cues of the four levels."""
+        return plain.append_dense(severity_cues(texts) * self.cfg["severity_cue_weight"])
+
     def _aux(self, rows: Rows) -> np.ndarray | None:
         if self.emotion is None or self.sentiment is None:
             return None
         return np.hstack([self.emotion.predict(rows), self.sentiment.predict(rows)]) * self.cfg["aux_weight"]
-
-    def _with_aux(self, rows: Rows) -> Rows:
-        aux = self._aux(rows)
-        return rows if aux is None else rows.append_dense(aux)
 
     def _fit_aux(self, plain: Rows, emotion: np.ndarray, sentiment: np.ndarray) -> Rows:
         """Fit the emotion and sentiment models; return `plain` with out-of-fold aux features appended."""
@@ -236,7 +270,7 @@ class ComplaintScorer:
         rated = np.flatnonzero(severity > 0)
         if len(set(severity[rated].tolist())) == len(SEVERITY_LABELS):
             self.severity = fit(
-                plain.take(rated),
+                self._with_severity_cues(plain.take(rated), [views[i].text for i in rated]),
                 severity[rated] - 1,
                 n_classes=4,
                 c=self.cfg["severity_c"],
@@ -314,6 +348,7 @@ def _model(weights: Any) -> LinearModel | None:
         "complaint_c": 10.0,
         "random_c": 10.0,
         "severity_c": 0.3,
+        "severity_cue_weight": 0.5,
         "aux_weight": 1.0,
         "aux_c": 3.0,
         "aux_folds": 5,
@@ -331,6 +366,7 @@ def make_complaint_scorer(
     complaint_c: float,
     random_c: float,
     severity_c: float,
+    severity_cue_weight: float,
     aux_weight: float,
     aux_c: float,
     aux_folds: int,
@@ -348,6 +384,7 @@ def make_complaint_scorer(
         complaint_c=complaint_c,
         random_c=random_c,
         severity_c=severity_c,
+        severity_cue_weight=severity_cue_weight,
         aux_weight=aux_weight,
         aux_c=aux_c,
         aux_folds=aux_folds,

@@ -67,12 +67,15 @@ class StaticEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        for i, enc in enumerate(self.tokenizer.encode_batch(list(texts), add_special_tokens=False)):
-            if enc.ids:
-                vec = self.table[enc.ids].mean(axis=0)
-                norm = float(np.linalg.norm(vec))
-                if norm > 0:
-                    out[i] = vec / norm
+        ids = [enc.ids for enc in self.tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        filled = lengths > 0
+        if filled.any():
+            flat = np.fromiter((i for row in ids for i in row), dtype=np.int64, count=int(lengths.sum()))
+            starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])[filled]
+            out[filled] = np.add.reduceat(self.table[flat], starts, axis=0) / lengths[filled, None]
+            norms = np.linalg.norm(out, axis=1, keepdims=True)
+            np.divide(out, norms, out=out, where=norms > 0)
         return out
 
 

@@ -38,6 +38,10 @@ class Report:
     company: Scores | None
     per_domain: dict[str, Scores] = field(default_factory=dict)
     severity_macro_f1: float | None = None  # on true complaints with a known severity, if the CSV has one
+    # What becomes a ticket: the complaints plus the posts the model cannot judge (human triage), if known.
+    filed: Scores | None = None
+    filed_company: Scores | None = None
+    n_triaged: int = 0
 
 
 def _f1(p: float, r: float) -> float:
@@ -84,14 +88,20 @@ def build_report(
     domains: Sequence[str] | None = None,
     severity_true: Sequence[int] | None = None,
     severity_pred: Sequence[int | None] | None = None,
+    triaged: Sequence[bool] | None = None,
 ) -> Report:
-    """Assemble a Report from gold labels, predictions and (optionally) domains and severities."""
+    """Assemble a Report from gold labels, predictions and (optionally) domains, severities and triage flags."""
     overall = score(y_true, y_pred)
-    company = None
+    company = filed = filed_company = None
     per_domain: dict[str, Scores] = {}
+    filed_pred = [int(p or t) for p, t in zip(y_pred, triaged, strict=True)] if triaged is not None else None
+    if filed_pred is not None:
+        filed = score(y_true, filed_pred)
     if domains is not None and any(domains):
         idx = [i for i, d in enumerate(domains) if is_company(d)]
         company = score([y_true[i] for i in idx], [y_pred[i] for i in idx])
+        if filed_pred is not None:
+            filed_company = score([y_true[i] for i in idx], [filed_pred[i] for i in idx])
         for dom in sorted(set(domains)):
             di = [i for i, d in enumerate(domains) if d == dom]
             per_domain[dom] = score([y_true[i] for i in di], [y_pred[i] for i in di])
@@ -100,7 +110,8 @@ def build_report(
         pairs = [(t, p or 0) for t, p in zip(severity_true, severity_pred, strict=True) if t > 0]
         if pairs:
             sev_f1 = macro_f1_multi([t for t, _ in pairs], [p for _, p in pairs])
-    return Report(overall, company, per_domain, sev_f1)
+    n_triaged = sum(bool(t) for t in triaged) if triaged is not None else 0
+    return Report(overall, company, per_domain, sev_f1, filed, filed_company, n_triaged)
 
 
 def evaluate(classifier: Classifier, csv_path: Path) -> Report:
@@ -114,7 +125,8 @@ def evaluate(classifier: Classifier, csv_path: Path) -> Report:
     has_sev = bool(rows) and all((r.get("severity") or "") != "" for r in rows)
     sev_true = [int(float(r["severity"])) for r in rows] if has_sev else None
     sev_pred = [c.severity for c in results] if has_sev else None
-    return build_report(y_true, y_pred, domains, sev_true, sev_pred)
+    triaged = [c.triage_reason is not None for c in results]
+    return build_report(y_true, y_pred, domains, sev_true, sev_pred, triaged)
 
 
 def _line(name: str, s: Scores) -> str:
@@ -132,6 +144,15 @@ def format_report(report: Report) -> str:
     if report.per_domain:
         lines.append("")
         lines.extend(_line(dom, s) for dom, s in report.per_domain.items())
+    if report.filed is not None and report.n_triaged:
+        lines.append("")
+        lines.append(
+            f"filed as tickets: the complaints plus {report.n_triaged} post(s) the model cannot judge "
+            "(empty, emoji-only, not English), sent to human triage"
+        )
+        lines.append(_line("filed: overall", report.filed))
+        if report.filed_company is not None:
+            lines.append(_line("filed: company", report.filed_company))
     if report.severity_macro_f1 is not None:
         lines.append("")
         lines.append(f"severity macro F1 (true complaints, levels 1-4): {report.severity_macro_f1:.3f}")

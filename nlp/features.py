@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+from vaderSentiment.vaderSentiment import NEGATE, SentimentIntensityAnalyzer
 
 HANDLE = "@user"
 URL = "http://url"
@@ -89,6 +89,34 @@ class TfIdf:
         return uniq, vals
 
 
+def tfidf_rows(blocks: Sequence[tuple[TfIdf, Sequence[np.ndarray]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR rows (indptr, indices, float32 data) for a batch. Each block is a vocabulary and every row's term ids;
+    a row gets each block's tf-idf vector as TfIdf.vector makes it (unit norm per block), blocks side by side.
+
+    One np.unique over the whole batch instead of one per row: the same numbers, several times faster."""
+    n_rows = len(blocks[0][1]) if blocks else 0
+    all_rows, all_cols, offsets = [], [], []
+    offset = 0
+    for vocab, ids in blocks:
+        lengths = np.fromiter((len(i) for i in ids), dtype=np.int64, count=n_rows)
+        all_rows.append(np.repeat(np.arange(n_rows, dtype=np.int64), lengths))
+        all_cols.append(np.concatenate([np.asarray(i, dtype=np.int64) for i in ids]) + offset)
+        offsets.append(offset)
+        offset += len(vocab)
+    width = max(offset, 1)
+    uniq, counts = np.unique(np.concatenate(all_rows) * width + np.concatenate(all_cols), return_counts=True)
+    rows, cols = uniq // width, uniq % width
+    idf = np.concatenate([vocab.idf for vocab, _ in blocks])
+    vals = (1.0 + np.log(counts)).astype(np.float32) * idf[cols]
+    # Unit norm within each (row, block).
+    group = rows * len(blocks) + np.searchsorted(np.asarray(offsets), cols, side="right") - 1
+    norms = np.sqrt(np.bincount(group, weights=np.square(vals, dtype=np.float64), minlength=n_rows * len(blocks)))
+    vals = vals / norms[group].astype(np.float32)
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    return indptr, cols, vals
+
+
 class CharCache:
     """Memoises each token's character n-gram ids for one TfIdf vocabulary."""
 
@@ -109,43 +137,80 @@ class CharCache:
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
+class LexiconSentiment:
+    """VADER's word valences (its lexicon file, from the vaderSentiment package) summed the way VADER does, with its
+    negation rule (a negation among the three words before flips and damps a valence), but without its other
+    heuristics: a tenth of the cost, and the same four numbers: compound, pos, neg, neu."""
+
+    _DAMP = -0.74  # vaderSentiment's N_SCALAR
+    _ALPHA = 15.0  # vaderSentiment's normalize() constant
+
+    def __init__(self) -> None:
+        self._lexicon: dict[str, float] = SentimentIntensityAnalyzer().lexicon
+        self._negate = frozenset(NEGATE) | _NEGATION
+
+    def __call__(self, words: Sequence[str]) -> tuple[float, float, float, float]:
+        lexicon, negate = self._lexicon, self._negate
+        pos = neg = neutral = total = 0.0
+        for i, word in enumerate(words):
+            v = lexicon.get(word)
+            if v is None:
+                neutral += 1
+                continue
+            if any(w in negate or w.endswith("n't") for w in words[max(0, i - 3) : i]):
+                v *= self._DAMP
+            total += v
+            if v > 0:
+                pos += v + 1
+            elif v < 0:
+                neg += v - 1
+            else:
+                neutral += 1
+        compound = total / math.sqrt(total * total + self._ALPHA) if total else 0.0
+        size = pos - neg + neutral
+        if not size:
+            return compound, 0.0, 0.0, 0.0
+        return compound, pos / size, abs(neg) / size, neutral / size
+
+
 class HandFeatures:
     """23 cues of complaining: questions, negation, persons, persistence, time, politeness, caps, VADER sentiment."""
 
     def __init__(self) -> None:
-        self._vader = SentimentIntensityAnalyzer()
+        self._sentiment = LexiconSentiment()
 
     def __call__(self, text: str, n_handles: int, n_hashtags: int) -> np.ndarray:
         """`text` has handles and URLs already replaced by placeholders."""
         low = text.lower()
         ws = _WORD_RE.findall(low)
+        seen = set(ws)
         n = max(len(ws), 1)
         negs = sum(1 for w in ws if w in _NEGATION or w.endswith("n't"))
         caps = sum(1 for w in _CAPS_RE.findall(text) if w.isupper())
-        v = self._vader.polarity_scores(text.replace(HANDLE, " ").replace(URL, " "))
+        compound, pos, neg, neu = self._sentiment(_WORD_RE.findall(low.replace(HANDLE, " ").replace(URL, " ")))
         feats = [
             "?" in text,
             min(text.count("?"), 3) / 3,
             min(text.count("!"), 3) / 3,
             negs / n,
             negs > 0,
-            any(w in _SECOND_PERSON for w in ws),
-            any(w in _FIRST_PERSON for w in ws),
-            any(w in _PERSISTENCE for w in ws),
-            any(w in _TIME for w in ws),
+            not _SECOND_PERSON.isdisjoint(seen),
+            not _FIRST_PERSON.isdisjoint(seen),
+            not _PERSISTENCE.isdisjoint(seen),
+            not _TIME.isdisjoint(seen),
             _DURATION_RE.search(low) is not None,
-            any(w in _POLITE for w in ws),
+            not _POLITE.isdisjoint(seen),
             bool(ws) and ws[0] in _WH,
             caps / n,
             min(len(ws), 60) / 60,
             URL in text,
             min(n_handles, 4) / 4,
             min(n_hashtags, 4) / 4,
-            v["compound"],
-            v["pos"],
-            v["neg"],
-            v["neu"],
-            v["compound"] < -0.05,
-            v["compound"] > 0.05,
+            compound,
+            pos,
+            neg,
+            neu,
+            compound < -0.05,
+            compound > 0.05,
         ]
         return np.asarray(feats, dtype=np.float32)

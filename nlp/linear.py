@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,14 +58,22 @@ class Rows:
 
     def scores(self, w: np.ndarray) -> np.ndarray:
         """X @ w[:-1] + w[-1] for weights with one extra (intercept) row."""
+        return self.sparse_dot(w[: self.n_sparse]) + self.dense_scores(w)
+
+    def dense_scores(self, w: np.ndarray) -> np.ndarray:
+        """The dense columns' part of scores(w), intercept included."""
         n_dense = self.dense.shape[1]
-        out = self.dense @ w[self.n_sparse : self.n_sparse + n_dense] + w[-1]
+        return self.dense @ w[self.n_sparse : self.n_sparse + n_dense] + w[-1]
+
+    def sparse_dot(self, w: np.ndarray) -> np.ndarray:
+        """The sparse block times `w` (n_sparse rows, k columns)."""
+        out = np.zeros((self.n_rows, w.shape[1]), dtype=np.result_type(w.dtype, self.data.dtype))
         lengths = np.diff(self.indptr)
         nonempty = lengths > 0
         if nonempty.any():
             # reduceat over the starts of non-empty rows only: an empty row would otherwise borrow a value.
             prod = self.data[:, None] * w[self.indices]
-            out[nonempty] += np.add.reduceat(prod, self.indptr[:-1][nonempty], axis=0)
+            out[nonempty] = np.add.reduceat(prod, self.indptr[:-1][nonempty], axis=0)
         return out
 
     def gradient(self, resid: np.ndarray) -> np.ndarray:
@@ -140,12 +148,29 @@ class LinearModel:
 
     def predict(self, x: Rows) -> np.ndarray:
         """Class probabilities: shape (n_rows,) for a binary model, (n_rows, n_classes) otherwise."""
-        z = x.scores(self.weights.astype(np.float64))
+        return self._probabilities(x.scores(self.weights.astype(np.float64)))
+
+    def predict_with(self, x: Rows, sparse_part: np.ndarray) -> np.ndarray:
+        """predict(x), given x's sparse block times this model's sparse weights (see predict_many)."""
+        return self._probabilities(sparse_part + x.dense_scores(self.weights.astype(np.float64)))
+
+    @staticmethod
+    def _probabilities(z: np.ndarray) -> np.ndarray:
         if z.shape[1] == 1:
             return 1.0 / (1.0 + np.exp(-np.clip(z[:, 0], -50, 50)))
-        z -= z.max(axis=1, keepdims=True)
+        z = z - z.max(axis=1, keepdims=True)
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
+
+
+def shared_sparse_parts(x: Rows, models: Sequence[LinearModel]) -> list[np.ndarray]:
+    """Each model's sparse part of the scores on rows that share x's sparse block, in one pass over it.
+
+    Models whose rows differ only in dense columns (stacked features) share the expensive sparse product."""
+    widths = [m.weights.shape[1] for m in models]
+    stacked = np.hstack([m.weights[: x.n_sparse].astype(np.float64) for m in models])
+    parts = x.sparse_dot(stacked)
+    return np.split(parts, np.cumsum(widths)[:-1], axis=1)
 
 
 def fit(

@@ -12,6 +12,7 @@ from listener.base import AdapterError, Batch, FoundBy, Mention, MentionKind, Pe
 COMPLAINT_WORDS = re.compile(
     r"\b(broken|still|never|worst|refund|down|dead|waiting|no show|cancel\w*|angry|charged|fix)\b", re.I
 )
+NO_WORDS = re.compile(r"@\w+|https?://\S+|[^\w]")
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
 
@@ -25,11 +26,14 @@ class FakeVerdict:
 
 
 def fake_classify(texts: Sequence[str]) -> list[FakeVerdict]:
-    """Deterministic and content-only: complaint words make a complaint; more of them make it more severe."""
+    """Deterministic and content-only: complaint words make a complaint; more of them make it more severe.
+    A post with no words once handles and links are gone cannot be judged (like nlp's "empty" triage)."""
     out = []
     for text in texts:
         hits = len(COMPLAINT_WORDS.findall(text))
-        if hits:
+        if not NO_WORDS.sub("", text).strip():
+            out.append(FakeVerdict("not_complaint", 0.1, None, "empty"))
+        elif hits:
             out.append(FakeVerdict("complaint", min(0.5 + 0.1 * hits, 0.99), min(hits, 4), None))
         else:
             out.append(FakeVerdict("not_complaint", 0.1, None, None))

@@ -50,6 +50,17 @@ def test_every_fetched_mention_gets_one_outcome(daemon: Daemon, fake_adapter: Fa
     assert [o.in_reply_to for o in _rows(daemon, Outbox)] == ["1"]
 
 
+def test_a_post_the_model_cannot_judge_is_filed_for_triage(daemon: Daemon, fake_adapter: FakeAdapter) -> None:
+    # The model's guess for a link-only post is "not a complaint", but nobody has read it yet: a person triages it.
+    fake_adapter.mentions = [mention("1", "@brand https://t.co/photo"), mention("2", "@brand thanks!")]
+    daemon.poll("fake", "brand")
+    ledger = {e.post_id: (e.outcome, e.label) for e in _rows(daemon, LedgerEntry)}
+    assert ledger == {"1": ("ticketed", "not_complaint"), "2": ("skipped", "not_complaint")}
+    (ticket,) = _rows(daemon, Ticket)
+    assert (ticket.post_id, ticket.triage_reason, ticket.severity) == ("1", "empty", None)
+    assert [o.in_reply_to for o in _rows(daemon, Outbox)] == ["1"]
+
+
 def test_the_same_batch_twice_makes_no_duplicate_ticket_or_reply(daemon: Daemon, fake_adapter: FakeAdapter) -> None:
     fake_adapter.mentions = [mention(str(i), "still broken, waiting for a refund") for i in range(1, 6)]
     daemon.poll("fake", "brand")

@@ -49,7 +49,8 @@ def test_hostile_input_never_raises(shipped: Classifier, case: str) -> None:
     assert 0.0 <= result.score <= 1.0
     assert result.triage_reason == reason
     if reason is not None:
-        assert result.label == "complaint"
+        # The model's best guess stays the label; the post is filed anyway, for a person to judge.
+        assert result.files_ticket
         assert result.severity is None
 
 

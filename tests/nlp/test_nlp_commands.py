@@ -27,10 +27,11 @@ def test_classify_reads_stdin_and_prints_json_lines() -> None:
         assert obj["label"] in {"complaint", "not_complaint"}
         assert 0.0 <= obj["score"] <= 1.0
         assert "severity" in obj
-    assert lines[0]["label"] == "complaint"
-    assert lines[1]["label"] == "not_complaint"
-    assert lines[2]["triage_reason"] == "empty" and lines[2]["label"] == "complaint"
-    assert lines[3]["triage_reason"] == "emoji_only"
+    assert lines[0]["label"] == "complaint" and lines[0]["ticket"] is True
+    assert lines[1]["label"] == "not_complaint" and lines[1]["ticket"] is False
+    # Posts the model cannot judge are filed for human triage whatever label the model guesses.
+    assert lines[2]["triage_reason"] == "empty" and lines[2]["ticket"] is True
+    assert lines[3]["triage_reason"] == "emoji_only" and lines[3]["ticket"] is True
 
 
 def test_classify_takes_arguments_and_threshold() -> None:

@@ -25,6 +25,10 @@ def test_report_at_files_triaged_posts() -> None:
     rows = [Row("a", 1), Row("b", 0), Row("c", 0)]
     scores = [0.9, 0.1, 0.1]
     plain = report_at(rows, scores, [None] * 3, 0.5)
-    filed = report_at(rows, scores, [None] * 3, 0.5, triaged=[False, False, True])
+    both = report_at(rows, scores, [None] * 3, 0.5, triaged=[False, False, True])
     assert (plain.overall.tp, plain.overall.fp) == (1, 0)
-    assert (filed.overall.tp, filed.overall.fp) == (1, 1)
+    assert plain.filed is None
+    # The classifier's labels are unchanged; the filed figures count the triaged post as a ticket.
+    assert (both.overall.tp, both.overall.fp) == (1, 0)
+    assert both.filed is not None and (both.filed.tp, both.filed.fp) == (1, 1)
+    assert both.n_triaged == 1

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nlp import embed
-from nlp.features import HandFeatures, TfIdf, char_terms, word_terms
+from nlp.features import HandFeatures, LexiconSentiment, TfIdf, char_terms, tfidf_rows, word_terms
 
 
 def test_word_terms() -> None:
@@ -47,7 +47,31 @@ def test_hand_features_flag_cues() -> None:
     assert angry[4] == 1.0 and happy[4] == 0.0  # negation
     assert angry[7] == 1.0  # persistence ("still")
     assert angry[9] == 1.0  # a duration ("3 days")
-    assert happy[17] > 0 > angry[17]  # VADER compound sentiment
+    assert happy[17] > 0 > angry[17]  # compound sentiment from VADER's lexicon
+
+
+def test_lexicon_sentiment_negation_and_shares() -> None:
+    score = LexiconSentiment()
+    compound, pos, neg, neu = score("i am happy".split())
+    assert compound > 0 and pos > 0 and neg == 0 and pos + neg + neu == pytest.approx(1.0)
+    assert score("i am not happy".split())[0] < 0  # a negation in the three words before flips the valence
+    assert score("i didn't like it".split())[0] < 0
+    assert score([]) == (0.0, 0.0, 0.0, 0.0)
+    assert score(["zzzz"]) == (0.0, 0.0, 0.0, 1.0)
+
+
+def test_tfidf_rows_match_per_row_vectors() -> None:
+    words = TfIdf.fit([["a", "b"], ["b", "c"], ["c", "d", "d"]])
+    chars = TfIdf.fit([["x", "y"], ["y"], ["z"]])
+    word_ids = [words.ids(["a", "b", "b"]), words.ids([]), words.ids(["d", "d", "c", "zz"])]
+    char_ids = [chars.ids(["x"]), chars.ids(["y", "z"]), chars.ids([])]
+    indptr, indices, data = tfidf_rows([(words, word_ids), (chars, char_ids)])
+    for r in range(3):
+        wi, wv = words.vector(word_ids[r])
+        ci, cv = chars.vector(char_ids[r])
+        lo, hi = indptr[r], indptr[r + 1]
+        assert indices[lo:hi].tolist() == [*wi.tolist(), *(ci + len(words)).tolist()]
+        assert data[lo:hi] == pytest.approx(np.concatenate([wv, cv]), abs=1e-6)
 
 
 def test_embedder_rows_are_unit_or_zero() -> None:

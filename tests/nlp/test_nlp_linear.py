@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nlp.linear import Rows, fit
+from nlp.linear import Rows, fit, shared_sparse_parts
 
 
 def _rows() -> Rows:
@@ -82,3 +82,16 @@ def test_multinomial_probabilities_sum_to_one() -> None:
     assert p.shape == (len(y3), 3)
     assert p.sum(axis=1) == pytest.approx(np.ones(len(y3)))
     assert (p.argmax(axis=1) == y3).mean() > 0.8
+
+
+def test_shared_sparse_parts_give_each_models_predictions() -> None:
+    x = _rows()
+    y = np.array([1, 0, 1])
+    binary = fit(x, y, c=1.0)
+    multi = fit(x, np.array([0, 1, 2]), n_classes=3, c=1.0)
+    wider = x.append_dense(np.array([[0.5], [0.0], [1.0]]))  # same sparse block, one more dense column
+    stacked = fit(wider, y, c=1.0)
+    parts = shared_sparse_parts(x, [binary, multi, stacked])
+    assert binary.predict_with(x, parts[0]) == pytest.approx(binary.predict(x))
+    assert multi.predict_with(x, parts[1]) == pytest.approx(multi.predict(x))
+    assert stacked.predict_with(wider, parts[2]) == pytest.approx(stacked.predict(wider))
