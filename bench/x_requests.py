@@ -86,12 +86,15 @@ def run_daemon() -> dict[str, float]:
         for burst in BURSTS:
             for _ in range(burst):
                 k += 1
-                x.post(f"customer{k % 50}", f"@acme_support order {k} never arrived, still waiting",
-                       created_at=start + timedelta(seconds=k))
+                x.post(
+                    f"customer{k % 50}",
+                    f"@acme_support order {k} never arrived, still waiting",
+                    created_at=start + timedelta(seconds=k),
+                )
             c0 = time.thread_time()
             daemon.poll("x", "bench")
             c1 = time.thread_time()
-            while (n := daemon.send_replies()):
+            while n := daemon.send_replies():
                 sent += n
             poll_cpu += c1 - c0
             reply_cpu += time.thread_time() - c1

@@ -38,7 +38,9 @@ class WebSettings(_Section):
     port: int = Field(8000, ge=0, le=65535, description="Port the web pages listen on (0 picks a free port).")
     secret_key: SecretStr | None = Field(
         None,
-        description="Key that signs session and CSRF cookies. Unset: a random key is made once and kept in the database.",
+        description=(
+            "Key that signs session and CSRF cookies. Unset: a random key is made once and kept in the database."
+        ),
     )
     blind_triage: bool = Field(
         True, description="Show agents a pseudonym instead of the customer's handle until they choose to reveal it."
@@ -74,7 +76,9 @@ class MailSettings(_Section):
 class ReplySettings(_Section):
     template: str = Field(
         DEFAULT_TEMPLATE,
-        description="The one public reply sent to everyone. Placeholders: {ref} (ticket reference), {link} (ticket page).",
+        description=(
+            "The one public reply sent to everyone. Placeholders: {ref} (ticket reference), {link} (ticket page)."
+        ),
     )
     interval_seconds: float = Field(5.0, gt=0, description="How often the reply job sends what the outbox holds.")
     max_attempts: int = Field(5, ge=1, le=50, description="Send attempts before a reply is recorded as failed.")

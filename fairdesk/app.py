@@ -68,7 +68,9 @@ class Daemon:
         return ReplyPolicy(r.template, self.settings.public_url, r.max_attempts, r.backoff_seconds)
 
     def poll(self, platform: str, account: str) -> PollResult:
-        return poll_once(self.adapters[(platform, account)], classify=self.classify, sessions=self.sessions, owner=self.owner)
+        return poll_once(
+            self.adapters[(platform, account)], classify=self.classify, sessions=self.sessions, owner=self.owner
+        )
 
     def poll_all(self) -> list[PollResult]:
         return [self.poll(*key) for key in self.adapters]
@@ -88,7 +90,7 @@ class Daemon:
 
     def start_scheduler(self) -> BackgroundScheduler:
         scheduler = BackgroundScheduler(timezone="UTC")
-        intervals = {(p, n): float(getattr(a, "poll_seconds")) for p, n, a in self.settings.accounts()}
+        intervals = {(p, n): float(a.poll_seconds) for p, n, a in self.settings.accounts()}
         for platform, name in self.adapters:
             scheduler.add_job(
                 self._job,
@@ -116,7 +118,10 @@ class Daemon:
                     "interval",
                     seconds=getattr(adapter, "deletion_check_seconds", DELETION_SWEEP_SECONDS),
                     id=f"deletions-{platform}-{name}",
-                    args=[f"deletion sweep {platform}/{name}", lambda a=adapter: sweep_deleted(a, sessions=self.sessions)],
+                    args=[
+                        f"deletion sweep {platform}/{name}",
+                        lambda a=adapter: sweep_deleted(a, sessions=self.sessions),
+                    ],
                     max_instances=1,
                     coalesce=True,
                 )

@@ -13,12 +13,15 @@ import typer
 from config.example import example_toml
 from config.settings import ConfigError, Settings, load_settings, masked_dump
 
-app = typer.Typer(help="fairdesk: every social complaint becomes an ordinary ticket, reach stripped.", no_args_is_help=True)
+app = typer.Typer(
+    help="fairdesk: every social complaint becomes an ordinary ticket, reach stripped.", no_args_is_help=True
+)
 agent_app = typer.Typer(help="Manage agent accounts.", no_args_is_help=True)
 app.add_typer(agent_app, name="agent")
 
 ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML config file (default: $FAIRDESK_CONFIG, else the embedded demo).")
+    Path | None,
+    typer.Option("--config", "-c", help="TOML config file (default: $FAIRDESK_CONFIG, else the embedded demo)."),
 ]
 
 
@@ -93,7 +96,9 @@ def _safe_url(url: str) -> str:
 
 
 @app.command()
-def init(path: Annotated[Path, typer.Argument(help="Where to write the example config.")] = Path("fairdesk.toml")) -> None:
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the example config.")] = Path("fairdesk.toml"),
+) -> None:
     """Write a commented example config file."""
     if path.exists():
         typer.echo(f"fairdesk: {path} exists; not overwriting it", err=True)
@@ -182,7 +187,9 @@ def agent_passwd(
 def _register_nlp_commands() -> None:
     from nlp.commands import classify_cmd, eval_cmd, train_cmd
 
-    app.command("classify", help="Classify posts (arguments, or one per line on stdin); prints JSON lines.")(classify_cmd)
+    app.command("classify", help="Classify posts (arguments, or one per line on stdin); prints JSON lines.")(
+        classify_cmd
+    )
     app.command("train", help="Train the complaint classifier reproducibly.")(train_cmd)
     app.command("eval", help="Evaluate the classifier on a labelled CSV (text,label[,domain]).")(eval_cmd)
 

@@ -84,6 +84,11 @@ def _forget(sessions: SessionFactory, platform: str, post_ids: list[str]) -> Non
             ticket.updated_at = utcnow()
             session.add(ticket)
             session.add(
-                TicketEntry(ticket_id=ticket.id, kind=EntryKind.STATUS, body="The post was deleted by its author; "
-                            "its text was removed", actor="fairdesk", public=True)
+                TicketEntry(
+                    ticket_id=ticket.id,
+                    kind=EntryKind.STATUS,
+                    body="The post was deleted by its author; its text was removed",
+                    actor="fairdesk",
+                    public=True,
+                )
             )

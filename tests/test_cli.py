@@ -22,8 +22,8 @@ def _config(tmp_path: Path, port: int = 0) -> Path:
     path = tmp_path / "fairdesk.toml"
     path.write_text(
         f'data_dir = "{tmp_path / "data"}"\npublic_url = "http://127.0.0.1:{port or 8000}"\n'
-        f'[web]\nport = {port}\n[reply]\ninterval_seconds = 0.5\n'
-        '[sample.demo]\npoll_seconds = 0.5\nper_poll = 30\n',
+        f"[web]\nport = {port}\n[reply]\ninterval_seconds = 0.5\n"
+        "[sample.demo]\npoll_seconds = 0.5\nper_poll = 30\n",
         encoding="utf-8",
     )
     return path
@@ -32,21 +32,25 @@ def _config(tmp_path: Path, port: int = 0) -> Path:
 def test_agent_add_and_tickets(tmp_path: Path) -> None:
     config = _config(tmp_path)
     runner = CliRunner()
-    added = runner.invoke(app, ["agent", "add", "robin", "--config", str(config), "--password-stdin"],
-                          input="a-long-enough-password\n")
+    added = runner.invoke(
+        app, ["agent", "add", "robin", "--config", str(config), "--password-stdin"], input="a-long-enough-password\n"
+    )
     assert added.exit_code == 0, added.output
-    again = runner.invoke(app, ["agent", "add", "robin", "--config", str(config), "--password-stdin"],
-                          input="a-long-enough-password\n")
+    again = runner.invoke(
+        app, ["agent", "add", "robin", "--config", str(config), "--password-stdin"], input="a-long-enough-password\n"
+    )
     assert again.exit_code == 1 and "already exists" in again.output
     short = runner.invoke(app, ["agent", "add", "kim", "--config", str(config), "--password-stdin"], input="short\n")
     assert short.exit_code == 1 and "at least 10" in short.output
     listed = runner.invoke(app, ["tickets", "--config", str(config)])
     assert listed.exit_code == 0 and "no tickets" in listed.output
-    changed = runner.invoke(app, ["agent", "passwd", "robin", "--config", str(config), "--password-stdin"],
-                            input="another-long-password\n")
+    changed = runner.invoke(
+        app, ["agent", "passwd", "robin", "--config", str(config), "--password-stdin"], input="another-long-password\n"
+    )
     assert changed.exit_code == 0 and "password changed" in changed.output
-    missing = runner.invoke(app, ["agent", "passwd", "nobody", "--config", str(config), "--password-stdin"],
-                            input="another-long-password\n")
+    missing = runner.invoke(
+        app, ["agent", "passwd", "nobody", "--config", str(config), "--password-stdin"], input="another-long-password\n"
+    )
     assert missing.exit_code == 1 and "no agent 'nobody'" in missing.output
 
     from ticketing.agents import authenticate
@@ -73,7 +77,11 @@ def test_fairdesk_run_files_tickets_serves_pages_and_stops_cleanly_on_sigterm(tm
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAIRDESK_")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "fairdesk", "run", "--config", str(config)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60
@@ -102,7 +110,9 @@ def test_fairdesk_run_files_tickets_serves_pages_and_stops_cleanly_on_sigterm(tm
 
 
 def test_classify_prints_json_lines_with_label_and_score() -> None:
-    result = CliRunner().invoke(app, ["classify"], input="my parcel never arrived and nobody answers\nthanks, love it\n")
+    result = CliRunner().invoke(
+        app, ["classify"], input="my parcel never arrived and nobody answers\nthanks, love it\n"
+    )
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.output.splitlines() if line.strip()]
     assert len(rows) == 2

@@ -17,10 +17,10 @@ from sqlmodel import select
 from config.settings import SampleAccount, Settings
 from fairdesk.app import Daemon, build
 from listener.sample import SampleAdapter
+from tests.support import fake_classify
 from ticketing.agents import ensure_first_agent
 from ticketing.db import make_engine, transaction
 from ticketing.models import Channel, LedgerEntry, Outbox, ReplyState, Ticket
-from tests.support import fake_classify
 
 LINK = re.compile(r"/t/([A-Za-z0-9_-]{22,})")
 
@@ -108,8 +108,13 @@ def test_sample_feed_end_to_end_over_http(demo: tuple[Daemon, str, tuple[str, st
         secret_detail = "order 77 arrived smashed"
         sent = client.post(
             f"/t/{token}",
-            data={"csrf": _csrf(ticket_page.text), "order_number": "A-77", "details": secret_detail,
-                  "email": "pat@example.com", "consent": "yes"},
+            data={
+                "csrf": _csrf(ticket_page.text),
+                "order_number": "A-77",
+                "details": secret_detail,
+                "email": "pat@example.com",
+                "consent": "yes",
+            },
         )
         assert sent.status_code == 200 and "Thank you" in sent.text
         assert secret_detail not in sent.text and "pat@example.com" not in sent.text  # write-only page
@@ -171,8 +176,12 @@ def test_web_form_tickets_join_the_same_queue_under_the_same_rule(demo: tuple[Da
         form = client.get("/contact")
         done = client.post(
             "/contact",
-            data={"csrf": _csrf(form.text), "email": "sam@example.com", "subject": "Router",
-                  "description": "router still broken, never works, waiting a week"},
+            data={
+                "csrf": _csrf(form.text),
+                "email": "sam@example.com",
+                "subject": "Router",
+                "description": "router still broken, never works, waiting a week",
+            },
         )
         assert done.status_code == 200
         link = BeautifulSoup(done.text, "html.parser").select_one("#ticket-link")["href"]

@@ -17,11 +17,13 @@ from listener.base import MENTION_FIELDS, Mention
 from listener.poll import poll_once
 from listener.replies import ReplyPolicy, send_due_replies
 from listener.sample import BUNDLED_FEED, to_mention
+from tests.support import FakeAdapter, fake_classify
 from ticketing.db import make_engine, migrate, session_factory, transaction
 from ticketing.models import Outbox, Ticket
-from tests.support import FakeAdapter, fake_classify
 
-REACH_WORDS = re.compile(r"follow|verif|metric|influen|impression|like|retweet|repost_count|listed|reach|bio|profile|raw")
+REACH_WORDS = re.compile(
+    r"follow|verif|metric|influen|impression|like|retweet|repost_count|listed|reach|bio|profile|raw"
+)
 FEED = [json.loads(line) for line in BUNDLED_FEED.read_text(encoding="utf-8").splitlines() if line.strip()]
 TEMPLATE = "We opened {ref}: {link}"
 
@@ -29,8 +31,21 @@ TEMPLATE = "We opened {ref}: {link}"
 def test_the_type_that_leaves_listener_has_no_field_that_could_hold_reach() -> None:
     assert not [name for name in MENTION_FIELDS if REACH_WORDS.search(name)]
     assert set(MENTION_FIELDS) == {
-        "platform", "account", "post_id", "author_id", "author_handle", "text", "created_at", "url", "kind",
-        "found_by", "addresses_account", "from_account", "reply_to_id", "conversation_id", "lang",
+        "platform",
+        "account",
+        "post_id",
+        "author_id",
+        "author_handle",
+        "text",
+        "created_at",
+        "url",
+        "kind",
+        "found_by",
+        "addresses_account",
+        "from_account",
+        "reply_to_id",
+        "conversation_id",
+        "lang",
     }
     for f in dataclasses.fields(Mention):
         assert f.type in ("str", "str | None", "bool", "datetime", "MentionKind", "FoundBy"), f.name
@@ -62,8 +77,12 @@ def _ticketed(engine: Engine, payload: dict) -> tuple[dict, str]:
     adapter = FakeAdapter(mentions=[dataclasses.replace(mention, platform="fake")])
     sessions = session_factory(engine)
     poll_once(adapter, classify=fake_classify, sessions=sessions, owner="t")
-    send_due_replies({("fake", "brand"): adapter}, sessions=sessions,
-                     policy=ReplyPolicy(TEMPLATE, "http://127.0.0.1:8000"), owner="t")
+    send_due_replies(
+        {("fake", "brand"): adapter},
+        sessions=sessions,
+        policy=ReplyPolicy(TEMPLATE, "http://127.0.0.1:8000"),
+        owner="t",
+    )
     with transaction(sessions) as session:
         ticket = session.exec(select(Ticket).where(Ticket.post_id == mention.post_id)).first()
         outbox = session.exec(select(Outbox).where(Outbox.in_reply_to == mention.post_id)).first()
@@ -74,8 +93,7 @@ def _ticketed(engine: Engine, payload: dict) -> tuple[dict, str]:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(post=st.sampled_from(FEED), reach_a=reach, reach_b=reach, metrics_a=metrics, metrics_b=metrics,
-       salt=st.uuids())
+@given(post=st.sampled_from(FEED), reach_a=reach, reach_b=reach, metrics_a=metrics, metrics_b=metrics, salt=st.uuids())
 def test_posts_differing_only_in_reach_give_identical_tickets_and_replies(
     tmp_path: Path, post: dict, reach_a: dict, reach_b: dict, metrics_a: dict, metrics_b: dict, salt: object
 ) -> None:

@@ -89,4 +89,3 @@ def authenticate(*, session: Session, name: str, password: str) -> Agent | None:
     agent.locked_until = None
     session.add(agent)
     return agent
-

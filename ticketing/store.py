@@ -225,7 +225,8 @@ def count_hit(*, session: Session, bucket: str, started: int) -> int:
     insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
     stmt = insert_fn(RateCounter).values(bucket=bucket, started=started, hits=1)
     stmt = stmt.on_conflict_do_update(
-        index_elements=["bucket", "started"], set_={"hits": RateCounter.__table__.c.hits + 1}  # type: ignore[attr-defined]
+        index_elements=["bucket", "started"],
+        set_={"hits": RateCounter.__table__.c.hits + 1},  # type: ignore[attr-defined]
     ).returning(RateCounter.__table__.c.hits)  # type: ignore[attr-defined]
     return int(session.execute(stmt).scalar_one())
 

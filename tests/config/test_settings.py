@@ -30,7 +30,11 @@ def _write(tmp_path: Path, text: str) -> Path:
         ('[reply]\ntemplate = "Thanks!"\n', "reply.template", "must contain {link}"),
         ('[reply]\ntemplate = "Hi {name}: {link}"\n', "reply.template", "unknown placeholder"),
         ('public_url = "example.com"\n', "public_url", "http://"),
-        ('[bluesky.acme]\nhandle = "a.test"\napp_password = "changethis"\n', "bluesky.acme.app_password", "placeholder"),
+        (
+            '[bluesky.acme]\nhandle = "a.test"\napp_password = "changethis"\n',
+            "bluesky.acme.app_password",
+            "placeholder",
+        ),
         ("nlp = 3\n", "nlp", "valid dictionary"),
     ],
 )

@@ -9,9 +9,9 @@ from sqlmodel import select
 from config.settings import SampleAccount
 from fairdesk.app import Daemon
 from listener.base import MentionKind
+from tests.support import FakeAdapter, mention
 from ticketing.db import transaction
 from ticketing.models import LedgerEntry, Ticket, TicketEntry
-from tests.support import FakeAdapter, mention
 
 
 @dataclass
@@ -25,11 +25,13 @@ class DeletingAdapter(FakeAdapter):
 
 
 def test_deleted_posts_have_their_text_removed(daemon: Daemon) -> None:
-    adapter = DeletingAdapter(mentions=[
-        mention("1", "broken, my address is 1 Elm St", author_id="a"),
-        mention("2", "still broken", author_id="a", conversation_id="1", reply_to_id="1", kind=MentionKind.REPLY),
-        mention("3", "broken too", author_id="b"),
-    ])
+    adapter = DeletingAdapter(
+        mentions=[
+            mention("1", "broken, my address is 1 Elm St", author_id="a"),
+            mention("2", "still broken", author_id="a", conversation_id="1", reply_to_id="1", kind=MentionKind.REPLY),
+            mention("3", "broken too", author_id="b"),
+        ]
+    )
     daemon.adapters = {("fake", "brand"): adapter}
     daemon.poll_all()
     adapter.gone = {"1", "2"}
@@ -57,8 +59,10 @@ def test_adapters_without_deletion_checks_are_left_alone(daemon: Daemon, fake_ad
 
 def test_scheduler_runs_one_non_overlapping_job_per_account_and_the_reply_job(daemon: Daemon) -> None:
     daemon.settings.sample = {"a": SampleAccount(poll_seconds=7), "b": SampleAccount(poll_seconds=9)}
-    daemon.adapters = {("sample", "a"): FakeAdapter(platform="sample", account="a"),
-                       ("sample", "b"): DeletingAdapter(platform="sample", account="b")}
+    daemon.adapters = {
+        ("sample", "a"): FakeAdapter(platform="sample", account="a"),
+        ("sample", "b"): DeletingAdapter(platform="sample", account="b"),
+    }
     scheduler = daemon.start_scheduler()
     try:
         jobs = {job.id: job for job in scheduler.get_jobs()}

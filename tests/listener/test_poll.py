@@ -10,9 +10,9 @@ from sqlmodel import select
 from fairdesk.app import Daemon
 from listener.base import FoundBy, MentionKind, RateLimited, TransientError
 from listener.poll import poll_once
+from tests.support import FakeAdapter, fake_classify, mention
 from ticketing.db import transaction
 from ticketing.models import AccountState, LedgerEntry, Outbox, ReplyState, Ticket, TicketEntry
-from tests.support import FakeAdapter, fake_classify, mention
 
 
 def _rows(daemon: Daemon, model: type) -> list:
@@ -26,8 +26,14 @@ def test_every_fetched_mention_gets_one_outcome(daemon: Daemon, fake_adapter: Fa
         mention("2", "love the new app, thanks!"),
         mention("3", "RT @brand: outage fixed", kind=MentionKind.REPOST),
         mention("4", "service is down everywhere", from_account=True),
-        mention("5", "still broken after the fix", author_id="author-1", conversation_id="1", reply_to_id="1",
-                kind=MentionKind.REPLY),
+        mention(
+            "5",
+            "still broken after the fix",
+            author_id="author-1",
+            conversation_id="1",
+            reply_to_id="1",
+            kind=MentionKind.REPLY,
+        ),
         mention("6", "competitor is down, never again", addresses_account=False, found_by=FoundBy.SEARCH),
     ]
     result = daemon.poll("fake", "brand")
@@ -114,7 +120,9 @@ def test_rate_limit_holds_the_account_until_the_reset(daemon: Daemon, fake_adapt
     assert fake_adapter.fetches == [None]  # no second call into the limit
 
 
-def test_a_second_daemon_does_not_poll_an_account_that_is_being_polled(daemon: Daemon, fake_adapter: FakeAdapter) -> None:
+def test_a_second_daemon_does_not_poll_an_account_that_is_being_polled(
+    daemon: Daemon, fake_adapter: FakeAdapter
+) -> None:
     fake_adapter.mentions = [mention("1", "broken")]
     other = FakeAdapter(mentions=fake_adapter.mentions)
 
@@ -161,7 +169,9 @@ def test_hostile_text_is_stored_as_given(daemon: Daemon, fake_adapter: FakeAdapt
     assert bodies["2"] == "broken\ufffdnul"  # NUL cannot be stored in PostgreSQL text; nothing else changes
 
 
-def test_a_crash_in_classification_releases_the_account_and_loses_nothing(daemon: Daemon, fake_adapter: FakeAdapter) -> None:
+def test_a_crash_in_classification_releases_the_account_and_loses_nothing(
+    daemon: Daemon, fake_adapter: FakeAdapter
+) -> None:
     fake_adapter.mentions = [mention("1", "broken")]
 
     def broken_classifier(texts):  # type: ignore[no-untyped-def]

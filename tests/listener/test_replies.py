@@ -12,10 +12,10 @@ from sqlmodel import select
 from fairdesk.app import Daemon
 from listener.base import PermanentError, RateLimited, TransientError
 from listener.replies import CLAIM_LEASE, send_due_replies
+from tests.support import FakeAdapter, SimulatedCrash, mention
 from ticketing.db import transaction
 from ticketing.models import Outbox, ReplyState, Ticket, utcnow
 from ticketing.tokens import hash_token
-from tests.support import FakeAdapter, SimulatedCrash, mention
 
 LINK = re.compile(r"http://127\.0\.0\.1:8000/t/([A-Za-z0-9_-]+)")
 
@@ -156,7 +156,9 @@ def test_two_daemons_sending_at_once_post_each_reply_once(daemon: Daemon, fake_a
 
     def worker(owner: str) -> None:
         start.wait()
-        send_due_replies({("fake", "brand"): fake_adapter}, sessions=daemon.sessions, policy=daemon.reply_policy, owner=owner)
+        send_due_replies(
+            {("fake", "brand"): fake_adapter}, sessions=daemon.sessions, policy=daemon.reply_policy, owner=owner
+        )
 
     threads = [Thread(target=worker, args=(f"daemon-{n}",)) for n in range(2)]
     for t in threads:

@@ -23,7 +23,6 @@ from ticketing.tokens import hash_token
 PUBLIC_URL = "https://help.acme.example.com"
 
 
-
 def _settings(tmp_path: Path, account: XAccount, **changes: object) -> Settings:
     return Settings(data_dir=tmp_path / "data", public_url=PUBLIC_URL, x={"brand": account.model_copy(update=changes)})
 

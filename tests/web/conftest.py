@@ -35,7 +35,7 @@ POSTS = {
     "1": ("famous_person", "@brand my router is broken again, internet down since Monday"),
     "2": ("plain_user", "@brand charged twice on my bill, I want a refund"),
     "3": ("night_owl", "@brand parcel never arrived, tracking still says waiting"),
-    "4": ("scripted", "@brand <script>window.pwned=1</script><img src=x onerror=\"window.pwned=2\"> app broken"),
+    "4": ("scripted", '@brand <script>window.pwned=1</script><img src=x onerror="window.pwned=2"> app broken'),
 }
 
 

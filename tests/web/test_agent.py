@@ -76,8 +76,15 @@ def test_the_queue_holds_every_channel_with_filters_and_search(site: Site) -> No
     with site.client() as client:
         site.login(client)
         page = client.get("/contact")
-        client.post("/contact", data={"csrf": csrf_of(page.text), "email": "sam@example.com", "subject": "Refund",
-                                      "description": "charged twice, still waiting for my refund"})
+        client.post(
+            "/contact",
+            data={
+                "csrf": csrf_of(page.text),
+                "email": "sam@example.com",
+                "subject": "Refund",
+                "description": "charged twice, still waiting for my refund",
+            },
+        )
         with transaction(site.daemon.sessions) as session:
             web = session.exec(select(Ticket).where(Ticket.channel == "web")).one()
         everything = _refs(client.get("/agent"))
@@ -217,8 +224,9 @@ def test_agent_pages_need_a_login(site: Site) -> None:
         for path in ("/agent", f"/agent/tickets/{site.ticket('1').id}", "/agent/dashboard"):
             assert client.get(path).url.path == "/agent/login"
         csrf = csrf_of(client.get("/agent/login").text)
-        client.post(f"/agent/tickets/{site.ticket('1').id}", data={"csrf": csrf, "action": "status",
-                                                                    "status": "closed"})
+        client.post(
+            f"/agent/tickets/{site.ticket('1').id}", data={"csrf": csrf, "action": "status", "status": "closed"}
+        )
     assert site.ticket("1").status == "new"
 
 

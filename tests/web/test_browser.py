@@ -185,8 +185,9 @@ def test_screenshots_of_both_pages_for_the_readme(site: Site, pages: Pages) -> N
     assert desk.locator("tr.ticket-row").count() == 5  # four social tickets and the web one, in one queue
     screenshot(desk, "agent-queue")
     desk.goto(f"/agent/tickets/{site.ticket('3').id}")
-    desk.get_by_label("Message to owl@example.com").fill("Sorry about that. A new parcel leaves today; "
-                                                         "here is the tracking number: 88 123 456.")
+    desk.get_by_label("Message to owl@example.com").fill(
+        "Sorry about that. A new parcel leaves today; here is the tracking number: 88 123 456."
+    )
     desk.get_by_role("button", name="Send email").click()
     assert desk.locator("#flash").inner_text() == "Email sent."
     assert [m["To"] for m in site.sink.messages] == ["owl@example.com"]

@@ -24,16 +24,58 @@ def test_first_response_counts_agents_only_not_the_automatic_reply(site: Site) -
     with transaction(site.daemon.sessions) as session:
         social = _ticket(session, "social", opened)
         web = _ticket(session, "web", opened)
-        session.add(TicketEntry(ticket_id=social.id, kind="reply", body="Public reply sent", actor="fairdesk",
-                                public=True, created_at=opened + timedelta(minutes=1)))
-        session.add(TicketEntry(ticket_id=social.id, kind="status", body="Status: open", actor="customer",
-                                public=True, created_at=opened + timedelta(minutes=2)))
-        session.add(TicketEntry(ticket_id=social.id, kind="status", body="Status: pending", actor=AGENT,
-                                public=True, created_at=opened + timedelta(hours=1)))
-        session.add(MailOutbox(ticket_id=web.id, to_addr="a@example.com", subject="s", body="b", actor=AGENT,
-                               state=MailState.SENT, sent_at=opened + timedelta(hours=5)))
-        session.add(MailOutbox(ticket_id=web.id, to_addr="a@example.com", subject="s", body="b", actor=AGENT,
-                               state=MailState.FAILED, created_at=opened + timedelta(hours=2)))
+        session.add(
+            TicketEntry(
+                ticket_id=social.id,
+                kind="reply",
+                body="Public reply sent",
+                actor="fairdesk",
+                public=True,
+                created_at=opened + timedelta(minutes=1),
+            )
+        )
+        session.add(
+            TicketEntry(
+                ticket_id=social.id,
+                kind="status",
+                body="Status: open",
+                actor="customer",
+                public=True,
+                created_at=opened + timedelta(minutes=2),
+            )
+        )
+        session.add(
+            TicketEntry(
+                ticket_id=social.id,
+                kind="status",
+                body="Status: pending",
+                actor=AGENT,
+                public=True,
+                created_at=opened + timedelta(hours=1),
+            )
+        )
+        session.add(
+            MailOutbox(
+                ticket_id=web.id,
+                to_addr="a@example.com",
+                subject="s",
+                body="b",
+                actor=AGENT,
+                state=MailState.SENT,
+                sent_at=opened + timedelta(hours=5),
+            )
+        )
+        session.add(
+            MailOutbox(
+                ticket_id=web.id,
+                to_addr="a@example.com",
+                subject="s",
+                body="b",
+                actor=AGENT,
+                state=MailState.FAILED,
+                created_at=opened + timedelta(hours=2),
+            )
+        )
     with transaction(site.daemon.sessions) as session:
         times = {t.channel: t for t in first_response_times(session=session, since=opened - timedelta(minutes=1))}
     assert times["social"].median_seconds == 3600 and times["social"].answered == 1

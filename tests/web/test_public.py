@@ -31,8 +31,13 @@ def test_details_are_added_for_agents_and_never_shown_back(site: Site) -> None:
         page = client.get(f"/t/{token}")
         sent = client.post(
             f"/t/{token}",
-            data={"csrf": csrf_of(page.text), "order_number": "A-77", "details": DETAIL, "email": "pat@example.com",
-                  "consent": "yes"},
+            data={
+                "csrf": csrf_of(page.text),
+                "order_number": "A-77",
+                "details": DETAIL,
+                "email": "pat@example.com",
+                "consent": "yes",
+            },
         )
         soup = BeautifulSoup(sent.text, "html.parser")
         assert sent.status_code == 200 and soup.select_one("#confirmation") is not None
@@ -55,8 +60,9 @@ def test_an_email_needs_consent_to_link_the_handle(site: Site) -> None:
     token = site.tokens["2"]
     with site.client() as client:
         page = client.get(f"/t/{token}")
-        refused = client.post(f"/t/{token}", data={"csrf": csrf_of(page.text), "email": "pat@example.com",
-                                                    "details": DETAIL})
+        refused = client.post(
+            f"/t/{token}", data={"csrf": csrf_of(page.text), "email": "pat@example.com", "details": DETAIL}
+        )
     assert refused.status_code == 422 and "tick the box" in refused.text
     assert DETAIL not in refused.text and "pat@example.com" not in refused.text  # not echoed, even on an error
     ticket = site.ticket("2")
@@ -86,8 +92,9 @@ def test_posts_without_a_valid_csrf_token_are_refused(site: Site) -> None:
 
 def test_views_and_submissions_are_rate_limited_per_link_and_per_client(site: Site) -> None:
     ctx = site.daemon.web_app.state.ctx
-    ctx.limits = RateLimits(view_per_token=Limit(3, 3600), view_per_client=Limit(5, 3600),
-                            submit_per_token=Limit(1, 3600))
+    ctx.limits = RateLimits(
+        view_per_token=Limit(3, 3600), view_per_client=Limit(5, 3600), submit_per_token=Limit(1, 3600)
+    )
     with site.client() as client:
         codes = [client.get(f"/t/{site.tokens['1']}").status_code for _ in range(4)]
         assert codes == [200, 200, 200, 429]
@@ -108,8 +115,12 @@ def test_views_and_submissions_are_rate_limited_per_link_and_per_client(site: Si
 
 
 def test_rate_limits_are_shared_by_daemons_on_one_database(site: Site, tmp_path: Path, db_url: str) -> None:
-    second = build(site.daemon.settings.model_copy(update={"data_dir": tmp_path / "second"}),
-                   adapters={}, classify=fake_classify, engine=make_engine(db_url))
+    second = build(
+        site.daemon.settings.model_copy(update={"data_dir": tmp_path / "second"}),
+        adapters={},
+        classify=fake_classify,
+        engine=make_engine(db_url),
+    )
     limits = RateLimits(view_per_token=Limit(2, 3600))
     site.daemon.web_app.state.ctx.limits = limits
     second.web_app.state.ctx.limits = limits

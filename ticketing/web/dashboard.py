@@ -89,12 +89,34 @@ def response_chart(times: list[ResponseTimes]) -> tuple[list[Rect], list[Label],
         y = TOP + i * BAR_ROW
         labels.append(Label(BAR_LEFT - 8, y + 15, t.channel, "end"))
         if t.p90_seconds is not None and t.median_seconds is not None:
-            rects.append(Rect(BAR_LEFT, y + 4, t.p90_seconds / longest * BAR_WIDTH, 16, "p90",
-                              f"{t.channel}: 90% within {_hours(t.p90_seconds)}"))
-            rects.append(Rect(BAR_LEFT, y + 4, t.median_seconds / longest * BAR_WIDTH, 16, f"ch-{t.channel}",
-                              f"{t.channel}: median {_hours(t.median_seconds)}"))
-            labels.append(Label(BAR_LEFT + t.p90_seconds / longest * BAR_WIDTH + 6, y + 15,
-                                f"median {_hours(t.median_seconds)} · p90 {_hours(t.p90_seconds)}", "start"))
+            rects.append(
+                Rect(
+                    BAR_LEFT,
+                    y + 4,
+                    t.p90_seconds / longest * BAR_WIDTH,
+                    16,
+                    "p90",
+                    f"{t.channel}: 90% within {_hours(t.p90_seconds)}",
+                )
+            )
+            rects.append(
+                Rect(
+                    BAR_LEFT,
+                    y + 4,
+                    t.median_seconds / longest * BAR_WIDTH,
+                    16,
+                    f"ch-{t.channel}",
+                    f"{t.channel}: median {_hours(t.median_seconds)}",
+                )
+            )
+            labels.append(
+                Label(
+                    BAR_LEFT + t.p90_seconds / longest * BAR_WIDTH + 6,
+                    y + 15,
+                    f"median {_hours(t.median_seconds)} · p90 {_hours(t.p90_seconds)}",
+                    "start",
+                )
+            )
         else:
             labels.append(Label(BAR_LEFT + 6, y + 15, "no responses yet", "start"))
     return rects, labels, TOP * 2 + len(times) * BAR_ROW

@@ -79,8 +79,10 @@ def ticket_page(request: Request, token: str) -> HTMLResponse:
     check(
         ctx.sessions,
         ctx.secret_key,
-        [("view-token", _token_key(token), limits.view_per_token), ("view-client", client_key(request),
-                                                                     limits.view_per_client)],
+        [
+            ("view-token", _token_key(token), limits.view_per_token),
+            ("view-client", client_key(request), limits.view_per_client),
+        ],
     )
     sent = request.session.get("sent") == _sent_marker(token)
     if sent:
@@ -111,8 +113,10 @@ def ticket_details(
     check(
         ctx.sessions,
         ctx.secret_key,
-        [("submit-token", _token_key(token), ctx.limits.submit_per_token),
-         ("submit-client", client_key(request), ctx.limits.submit_per_client)],
+        [
+            ("submit-token", _token_key(token), ctx.limits.submit_per_token),
+            ("submit-client", client_key(request), ctx.limits.submit_per_client),
+        ],
     )
     with transaction(ctx.sessions) as session:
         ticket = _ticket_for(session, token)
@@ -120,15 +124,23 @@ def ticket_details(
             raise TicketNotFound()
         errors = _field_errors(email=email.strip(), details=details, order_number=order_number.strip())
         if email.strip() and not consent and ticket.author_handle:
-            errors.append("To continue by email, tick the box that links your handle to this address "
-                          "(or leave the email empty).")
+            errors.append(
+                "To continue by email, tick the box that links your handle to this address (or leave the email empty)."
+            )
         if not (order_number.strip() or details.strip() or email.strip()):
             errors.append("The form is empty: add an order number, a description or an email address.")
         if errors:
             events = timeline(session=session, ticket_id=ticket.id, public_only=True)  # type: ignore[arg-type]
             # The customer's input is not echoed back: the page stays write-only even on an error.
-            return render(request, "ticket_public.html", status_code=422, ticket=ticket, events=events, errors=errors,
-                          help=STATUS_HELP.get(ticket.status))
+            return render(
+                request,
+                "ticket_public.html",
+                status_code=422,
+                ticket=ticket,
+                events=events,
+                errors=errors,
+                help=STATUS_HELP.get(ticket.status),
+            )
         add_customer_details(
             session=session,
             ticket=ticket,
@@ -164,8 +176,15 @@ def contact_submit(
     if len(subject) > MAX_SUBJECT:
         errors.append(f"Please keep the subject under {MAX_SUBJECT} characters.")
     if errors:
-        return render(request, "contact.html", status_code=422, errors=errors, email=email, subject=subject,
-                      description=description)
+        return render(
+            request,
+            "contact.html",
+            status_code=422,
+            errors=errors,
+            email=email,
+            subject=subject,
+            description=description,
+        )
     verdict = ctx.classify([f"{subject}\n{description}"])[0]
     with transaction(ctx.sessions) as session:
         ticket, token = open_web_ticket(
