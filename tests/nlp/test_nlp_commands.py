@@ -43,7 +43,13 @@ def test_classify_takes_arguments_and_threshold() -> None:
 
 def test_eval_prints_report(tmp_path) -> None:
     path = tmp_path / "e.csv"
-    path.write_text("text,label,domain\nmy order never came,1,retail\nthanks so much,0,random_tweet\n")
+    path.write_text(
+        "text,label,domain\nmy order never came,1,retail\nthanks so much,0,random_tweet\n"
+        "@shop https://t.co/photo,0,random_reply\n"
+    )
     result = CliRunner().invoke(_app(), ["eval", str(path)])
     assert result.exit_code == 0, result.output
     assert "company-addressed" in result.output
+    # The link-only post goes to human triage: the report also shows what is filed.
+    assert "plus 1 post(s) the model cannot judge" in result.output
+    assert "filed: overall" in result.output
