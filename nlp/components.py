@@ -91,41 +91,10 @@ class ComplaintScorer:
     time). Everything is fitted in closed form at nlp.initialize(); there is no update().
     """
 
-    def __init__(
-        self,
-        nlp: Language,
-        name: str,
-        *,
-        word_ngrams: int,
-        char_ngrams: Sequence[int],
-        min_df: int,
-        embedding_weight: float,
-        hand_weight: float,
-        complaint_c: float,
-        random_c: float,
-        severity_c: float,
-        severity_cue_weight: float,
-        aux_weight: float,
-        aux_c: float,
-        aux_folds: int,
-        max_iter: int,
-    ) -> None:
+    def __init__(self, nlp: Language, name: str, cfg: dict[str, Any]) -> None:
+        """`cfg` holds the factory's settings (see make_complaint_scorer); it is saved with the weights."""
         self.name = name
-        self.cfg: dict[str, Any] = {
-            "word_ngrams": word_ngrams,
-            "char_ngrams": [int(char_ngrams[0]), int(char_ngrams[1])],
-            "min_df": min_df,
-            "embedding_weight": embedding_weight,
-            "hand_weight": hand_weight,
-            "complaint_c": complaint_c,
-            "random_c": random_c,
-            "severity_c": severity_c,
-            "severity_cue_weight": severity_cue_weight,
-            "aux_weight": aux_weight,
-            "aux_c": aux_c,
-            "aux_folds": aux_folds,
-            "max_iter": max_iter,
-        }
+        self.cfg: dict[str, Any] = {**cfg, "char_ngrams": [int(cfg["char_ngrams"][0]), int(cfg["char_ngrams"][1])]}
         self._hand = HandFeatures()
         self._embedder = load_embedder()
         self.words: TfIdf | None = None
@@ -181,13 +150,14 @@ class ComplaintScorer:
         raw, plain = self._rows(views)
         # The aux, complaint and severity models read the same sparse block (they differ in stacked dense
         # columns), so its product with all their weights is taken once.
-        aux_models = [self.emotion, self.sentiment] if self.emotion and self.sentiment else []
+        n_aux = 2 if self.emotion is not None and self.sentiment is not None else 0
+        aux_models = [self.emotion, self.sentiment][:n_aux]
         models = [*aux_models, self.complaint, *([self.severity] if self.severity is not None else [])]
         parts = shared_sparse_parts(plain, models)
-        if aux_models:
-            aux = np.hstack([m.predict_with(plain, part) for m, part in zip(aux_models, parts, strict=False)])
-            plain = plain.append_dense(aux * self.cfg["aux_weight"])
-        p = self.complaint.predict_with(plain, parts[len(aux_models)])
+        aux = self._aux(plain, parts[:n_aux])
+        if aux is not None:
+            plain = plain.append_dense(aux)
+        p = self.complaint.predict_with(plain, parts[n_aux])
         if self.random is not None:
             p = p * (1.0 - self.random.predict(raw))
         sev = None
@@ -205,10 +175,14 @@ class ComplaintScorer:
         """The severity model's rows: the complaint model's, plus word-list cues of the four levels."""
         return plain.append_dense(severity_cues(texts) * self.cfg["severity_cue_weight"])
 
-    def _aux(self, rows: Rows) -> np.ndarray | None:
+    def _aux(self, rows: Rows, parts: Sequence[np.ndarray] = ()) -> np.ndarray | None:
+        """The weighted emotion and sentiment probabilities; `parts`, if given, are their sparse products."""
         if self.emotion is None or self.sentiment is None:
             return None
-        return np.hstack([self.emotion.predict(rows), self.sentiment.predict(rows)]) * self.cfg["aux_weight"]
+        models = (self.emotion, self.sentiment)
+        parts = parts or shared_sparse_parts(rows, models)
+        probs = [m.predict_with(rows, part) for m, part in zip(models, parts, strict=True)]
+        return np.hstack(probs) * self.cfg["aux_weight"]
 
     def _fit_aux(self, plain: Rows, emotion: np.ndarray, sentiment: np.ndarray) -> Rows:
         """Fit the emotion and sentiment models; return `plain` with out-of-fold aux features appended."""
@@ -373,20 +347,5 @@ def make_complaint_scorer(
     max_iter: int,
 ) -> ComplaintScorer:
     """Build an untrained ComplaintScorer (see its docstring)."""
-    return ComplaintScorer(
-        nlp,
-        name,
-        word_ngrams=word_ngrams,
-        char_ngrams=char_ngrams,
-        min_df=min_df,
-        embedding_weight=embedding_weight,
-        hand_weight=hand_weight,
-        complaint_c=complaint_c,
-        random_c=random_c,
-        severity_c=severity_c,
-        severity_cue_weight=severity_cue_weight,
-        aux_weight=aux_weight,
-        aux_c=aux_c,
-        aux_folds=aux_folds,
-        max_iter=max_iter,
-    )
+    cfg = {key: value for key, value in locals().items() if key not in ("nlp", "name")}
+    return ComplaintScorer(nlp, name, cfg)

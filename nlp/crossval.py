@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nlp.classify import DEFAULT_THRESHOLD, Classifier
-from nlp.components import COMPLAINT
 from nlp.evaluate import Report, build_report, format_report
-from nlp.text import clean, prepare
 from nlp.train import CONFIG_PATH, SELF_WRITTEN, Row, build_pipeline, read_rows
 
 DEFAULT_DATA = Path("../shared/data/complaints/train.csv")
@@ -58,11 +56,9 @@ def out_of_fold(
         held = set(fold)
         train_rows = [r for i, r in enumerate(rows) if i not in held] + list(extra)
         clf = Classifier(build_pipeline(train_rows, seed=seed, config_path=config_path), threshold=0.0)
-        texts = [rows[i].text for i in fold]
-        # The model's own score, also for posts that triage files anyway (Classification.score is 0.5 for those).
-        docs = clf.nlp.pipe(prepare(clean(t)) for t in texts)
-        for i, res, doc in zip(fold, clf.classify_many(texts), docs, strict=True):
-            oof.scores[i] = doc.cats[COMPLAINT]
+        # Classification.score is the model's own score, also for posts that triage files anyway.
+        for i, res in zip(fold, clf.classify_many([rows[i].text for i in fold]), strict=True):
+            oof.scores[i] = res.score
             oof.severity[i] = res.severity
             oof.triaged[i] = res.triage_reason is not None
     return oof

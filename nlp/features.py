@@ -80,18 +80,14 @@ class TfIdf:
         return np.fromiter((i for i in map(get, terms) if i is not None), dtype=np.int64)
 
     def vector(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Turn a bag of ids into sorted (ids, tf-idf values) with unit norm."""
-        if not len(ids):
-            return ids, np.zeros(0, dtype=np.float32)
-        uniq, counts = np.unique(ids, return_counts=True)
-        vals = (1.0 + np.log(counts)).astype(np.float32) * self.idf[uniq]
-        vals /= np.linalg.norm(vals)
-        return uniq, vals
+        """Turn a bag of ids into sorted (ids, tf-idf values) with unit norm (one row of tfidf_rows)."""
+        _, indices, data = tfidf_rows([(self, [ids])])
+        return indices, data
 
 
 def tfidf_rows(blocks: Sequence[tuple[TfIdf, Sequence[np.ndarray]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """CSR rows (indptr, indices, float32 data) for a batch. Each block is a vocabulary and every row's term ids;
-    a row gets each block's tf-idf vector as TfIdf.vector makes it (unit norm per block), blocks side by side.
+    a row gets each block's tf-idf vector, 1 + log(tf) times idf with unit norm per block, blocks side by side.
 
     One np.unique over the whole batch instead of one per row: the same numbers, several times faster."""
     n_rows = len(blocks[0][1]) if blocks else 0
