@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import secrets
 import signal
-import socket
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,15 +17,17 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from config.settings import Settings
+from fairdesk.jobs import JobBoard, WakeableLoop
 from listener.base import Adapter
 from listener.deletions import ChecksDeletions, sweep_deleted
 from listener.poll import PollResult, poll_once
 from listener.registry import build_adapters
 from listener.replies import ReplyPolicy, send_due_replies
 from listener.sample import SampleAdapter
-from ticketing.db import SessionFactory, make_engine, migrate, session_factory, transaction
+from ticketing.db import SessionFactory, insert_if_absent, make_engine, migrate, session_factory, transaction
+from ticketing.leases import HEARTBEAT_SECONDS, daemon_id, release_all, renew
 from ticketing.mail import MailConfig
-from ticketing.models import LedgerEntry, Setting
+from ticketing.models import LedgerEntry, Setting, utcnow
 from ticketing.priority import Verdict
 from ticketing.web import WebContext, create_app
 
@@ -37,11 +37,6 @@ Classify = Callable[[Sequence[str]], Sequence[Verdict]]
 SECRET_KEY_SETTING = "web_secret_key"
 DELETION_SWEEP_SECONDS = 15 * 60
 DEFAULT_POLL_SECONDS = 60.0
-
-
-def daemon_id() -> str:
-    """Names this process in leases and claims, so several daemons can share one database."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 def load_default_classifier(settings: Settings) -> Classify:
@@ -61,16 +56,25 @@ class Daemon:
     owner: str
     web_app: Any = None
     scheduler: BackgroundScheduler | None = None
+    board: JobBoard = field(default_factory=JobBoard)
+    reply_loop: WakeableLoop | None = None
 
     @property
     def reply_policy(self) -> ReplyPolicy:
         r = self.settings.reply
         return ReplyPolicy(r.template, self.settings.public_url, r.max_attempts, r.backoff_seconds)
 
+    def poll_seconds(self) -> dict[tuple[str, str], float]:
+        intervals = {(p, n): float(a.poll_seconds) for p, n, a in self.settings.accounts()}
+        return {key: intervals.get(key, DEFAULT_POLL_SECONDS) for key in self.adapters}
+
     def poll(self, platform: str, account: str) -> PollResult:
-        return poll_once(
+        result = poll_once(
             self.adapters[(platform, account)], classify=self.classify, sessions=self.sessions, owner=self.owner
         )
+        if result.replies_queued and self.reply_loop is not None:
+            self.reply_loop.wake()  # the reply leaves now, not at the next tick
+        return result
 
     def poll_all(self) -> list[PollResult]:
         return [self.poll(*key) for key in self.adapters]
@@ -81,50 +85,47 @@ class Daemon:
     def send_replies(self) -> int:
         return send_due_replies(self.adapters, sessions=self.sessions, policy=self.reply_policy, owner=self.owner)
 
-    def _job(self, name: str, fn: Callable[[], object]) -> None:
-        # The job boundary: one bad pass is logged and the next one runs on schedule.
-        try:
-            fn()
-        except Exception:
-            logger.exception("%s failed", name)
+    def heartbeat(self) -> None:
+        """Renew every lease and claim this daemon holds, so that they outlive it only briefly."""
+        with transaction(self.sessions) as session:
+            renew(session, self.owner, utcnow())
+
+    def jobs(self) -> dict[str, Callable[[], object]]:
+        """Every job this daemon runs, by the name /healthz reports it under."""
+        jobs: dict[str, Callable[[], object]] = {
+            f"poll {p}/{n}": (lambda p=p, n=n: self.poll(p, n))
+            for p, n in self.adapters  # type: ignore[misc]
+        }
+        jobs["replies"] = self.send_replies
+        jobs["heartbeat"] = self.heartbeat
+        for (platform, name), adapter in self.adapters.items():
+            if isinstance(adapter, ChecksDeletions):
+                jobs[f"deletion sweep {platform}/{name}"] = lambda a=adapter: sweep_deleted(a, sessions=self.sessions)
+        return jobs
+
+    def run_job(self, name: str) -> object:
+        """Run one job through the boundary that records its outcome; one bad pass never stops the next."""
+        return self.board.run(name, self.jobs()[name])
 
     def start_scheduler(self) -> BackgroundScheduler:
         scheduler = BackgroundScheduler(timezone="UTC")
-        intervals = {(p, n): float(a.poll_seconds) for p, n, a in self.settings.accounts()}
-        for platform, name in self.adapters:
+        deletion_seconds = {
+            f"deletion sweep {p}/{n}": getattr(a, "deletion_check_seconds", DELETION_SWEEP_SECONDS)
+            for (p, n), a in self.adapters.items()
+        }
+        intervals = {f"poll {p}/{n}": s for (p, n), s in self.poll_seconds().items()}
+        now = datetime.now(UTC)
+        for name in self.jobs():
+            if name == "replies":
+                continue  # its own loop, woken by intake
+            seconds = intervals.get(name) or deletion_seconds.get(name) or HEARTBEAT_SECONDS
+            # Polls and the heartbeat start at once; sweeps first run one interval after start.
+            first = {"next_run_time": now} if name in intervals or name == "heartbeat" else {}
             scheduler.add_job(
-                self._job,
-                "interval",
-                seconds=intervals.get((platform, name), DEFAULT_POLL_SECONDS),
-                id=f"poll-{platform}-{name}",
-                args=[f"poll {platform}/{name}", lambda p=platform, n=name: self.poll(p, n)],
-                max_instances=1,
-                coalesce=True,
-                next_run_time=datetime.now(UTC),
+                self.run_job, "interval", seconds=seconds, id=name, args=[name], max_instances=1, coalesce=True, **first
             )
-        scheduler.add_job(
-            self._job,
-            "interval",
-            seconds=self.settings.reply.interval_seconds,
-            id="replies",
-            args=["reply job", self.send_replies],
-            max_instances=1,
-            coalesce=True,
-        )
-        for (platform, name), adapter in self.adapters.items():
-            if isinstance(adapter, ChecksDeletions):
-                scheduler.add_job(
-                    self._job,
-                    "interval",
-                    seconds=getattr(adapter, "deletion_check_seconds", DELETION_SWEEP_SECONDS),
-                    id=f"deletions-{platform}-{name}",
-                    args=[
-                        f"deletion sweep {platform}/{name}",
-                        lambda a=adapter: sweep_deleted(a, sessions=self.sessions),
-                    ],
-                    max_instances=1,
-                    coalesce=True,
-                )
+        self.reply_loop = WakeableLoop("replies", lambda: self.run_job("replies"), self.settings.reply.interval_seconds)
+        self.reply_loop.start()
         scheduler.start()
         self.scheduler = scheduler
         return scheduler
@@ -132,6 +133,13 @@ class Daemon:
     def close(self) -> None:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        if self.reply_loop is not None:
+            self.reply_loop.stop()
+        try:
+            with transaction(self.sessions) as session:
+                release_all(session, self.owner)
+        except Exception as exc:  # the database may be what is failing; the leases then run out on their own
+            logger.warning("could not release this daemon's leases: %s", exc)
         for adapter in self.adapters.values():
             adapter.close()
         self.engine.dispose()
@@ -142,10 +150,10 @@ def _secret_key(settings: Settings, sessions: SessionFactory) -> str:
     if settings.web.secret_key is not None:
         return settings.web.secret_key.get_secret_value()
     with transaction(sessions) as session:
+        # Daemons starting together each offer a key; the first insert wins and everyone reads that one back.
+        insert_if_absent(session, Setting(key=SECRET_KEY_SETTING, value=secrets.token_urlsafe(32)))
         row = session.get(Setting, SECRET_KEY_SETTING)
-        if row is None:
-            row = Setting(key=SECRET_KEY_SETTING, value=secrets.token_urlsafe(32))
-            session.add(row)
+        assert row is not None
         return row.value
 
 
@@ -209,6 +217,8 @@ def build(
             secret_key=_secret_key(settings, sessions),
             blind_triage=settings.web.blind_triage,
             accounts=list(adapters),
+            poll_seconds=daemon.poll_seconds(),
+            jobs=daemon.board.snapshot,
             sample_replies=views[0] if views else None,
             sample_posts=views[1] if views else None,
             mail=_mail_config(settings),

@@ -13,13 +13,13 @@ from sqlalchemy import or_, update
 from listener.base import Adapter, AdapterError, AuthFailed, Batch, RateLimited
 from ticketing.db import SessionFactory, transaction
 from ticketing.intake import record_mention
+from ticketing.leases import LEASE, is_dead
 from ticketing.models import AccountState, utcnow
 from ticketing.priority import Verdict
 
 logger = logging.getLogger(__name__)
 
 Classify = Callable[[Sequence[str]], Sequence[Verdict]]
-LEASE = timedelta(minutes=5)
 RATE_LIMIT_OWNER = "(rate limited)"
 
 
@@ -111,21 +111,31 @@ def _key(adapter: Adapter) -> tuple[str, str]:
 
 
 def _claim(sessions: SessionFactory, adapter: Adapter, owner: str, now: datetime) -> str | None | bool:
-    """Take the account's poll lease; return its cursor, or False if another daemon holds it."""
+    """Take the account's poll lease; return its cursor, or False if a live daemon holds it.
+
+    The lease is short and renewed by its daemon's heartbeat, and a holder known to be dead (a killed daemon on this
+    host) holds nothing: a restarted daemon polls at once."""
     with transaction(sessions) as session:
-        if session.get(AccountState, _key(adapter)) is None:
+        state = session.get(AccountState, _key(adapter))
+        if state is None:
             session.add(AccountState(platform=adapter.platform, account=adapter.account))
+            holder = None
+        else:
+            holder = state.lease_owner
+    free = [
+        AccountState.lease_until.is_(None),  # type: ignore[union-attr]
+        AccountState.lease_until < now,  # type: ignore[operator]
+        AccountState.lease_owner == owner,  # type: ignore[arg-type]
+    ]
+    if holder is not None and holder != RATE_LIMIT_OWNER and is_dead(holder):
+        free.append(AccountState.lease_owner == holder)  # type: ignore[arg-type]
     with transaction(sessions) as session:
         claimed = session.execute(
             update(AccountState)
             .where(
                 AccountState.platform == adapter.platform,  # type: ignore[arg-type]
                 AccountState.account == adapter.account,  # type: ignore[arg-type]
-                or_(
-                    AccountState.lease_until.is_(None),  # type: ignore[union-attr]
-                    AccountState.lease_until < now,  # type: ignore[operator]
-                    AccountState.lease_owner == owner,  # type: ignore[arg-type]
-                ),
+                or_(*free),
             )
             .values(lease_owner=owner, lease_until=now + LEASE)
         )
@@ -133,6 +143,8 @@ def _claim(sessions: SessionFactory, adapter: Adapter, owner: str, now: datetime
             return False
         state = session.get(AccountState, _key(adapter))
         assert state is not None
+        if holder is not None and holder not in (owner, RATE_LIMIT_OWNER):
+            logger.info("%s/%s: took over the poll lease of %s, which stopped", *_key(adapter), holder)
         return state.cursor
 
 

@@ -13,14 +13,13 @@ from sqlmodel import col, select
 
 from listener.base import Adapter, AdapterError, FoundBy, Mention, MentionKind, PermanentError, RateLimited, Reply
 from ticketing.db import SessionFactory, transaction
+from ticketing.leases import LEASE, is_dead
 from ticketing.models import EntryKind, Outbox, ReplyState, Ticket, TicketEntry, utcnow
 from ticketing.tokens import MAX_TOKEN_LENGTH, new_token
 
 logger = logging.getLogger(__name__)
 
-CLAIM_LEASE = timedelta(minutes=2)
 MAX_BACKOFF = timedelta(hours=1)
-BATCH = 20
 LONGEST_REF = "FD-" + "9" * 10  # Ticket.ref for ids up to ten digits
 RETRYABLE = (ReplyState.PENDING, ReplyState.UNCERTAIN)
 
@@ -70,39 +69,68 @@ def send_due_replies(
     policy: ReplyPolicy,
     owner: str,
     now: datetime | None = None,
+    limit: int | None = None,
 ) -> int:
-    """Send every due reply this daemon can claim; return how many were sent."""
-    now = now or utcnow()
+    """Send every due reply this daemon can claim (at most ``limit``); return how many were sent.
+
+    Rows are claimed one at a time, just before each send, so a daemon that dies holds at most the one reply whose
+    send may have happened; that one is settled by asking the platform before any resend."""
     sent = 0
-    for outbox_id, stale in _claim(sessions, owner, now, set(adapters)):
+    tried: set[int] = set()
+    while limit is None or len(tried) < limit:
+        claimed = _claim_one(sessions, owner, now or utcnow(), set(adapters), tried)
+        if claimed is None:
+            return sent
+        outbox_id, stale = claimed
+        tried.add(outbox_id)
         sent += _deliver(adapters, sessions, policy, outbox_id, stale=stale)
     return sent
 
 
-def _claim(sessions: SessionFactory, owner: str, now: datetime, keys: set[tuple[str, str]]) -> list[tuple[int, bool]]:
+def _claim_one(
+    sessions: SessionFactory, owner: str, now: datetime, keys: set[tuple[str, str]], tried: set[int]
+) -> tuple[int, bool] | None:
+    if not keys:
+        return None
+    with transaction(sessions) as session:
+        # Claims of daemons known dead (killed on this host) are free at once, not when their lease runs out.
+        dead = [
+            o
+            for o in session.exec(select(Outbox.claimed_by).where(col(Outbox.state) == ReplyState.SENDING).distinct())
+            if o not in (None, owner) and is_dead(o)
+        ]
     due = or_(
         and_(col(Outbox.state).in_(RETRYABLE), col(Outbox.next_attempt_at) <= now),
         and_(col(Outbox.state) == ReplyState.SENDING, col(Outbox.claimed_until) < now),
+        and_(col(Outbox.state) == ReplyState.SENDING, col(Outbox.claimed_by).in_(dead)),
     )
-    claimed: list[tuple[int, bool]] = []
+    ours = or_(*(and_(col(Outbox.platform) == p, col(Outbox.account) == a) for p, a in sorted(keys)))
     with transaction(sessions) as session:
-        rows = session.exec(
-            select(Outbox).where(due).order_by(Outbox.id).limit(BATCH).with_for_update(skip_locked=True)  # type: ignore[arg-type]
-        ).all()
-        for row in rows:
-            if (row.platform, row.account) not in keys:
-                continue
-            # A claim that expired, or a failure that may have posted: the platform is asked before any resend.
-            stale = row.state in (ReplyState.SENDING, ReplyState.UNCERTAIN)
-            # Conditional update: on SQLite (no row locks) this is what makes the claim exclusive.
-            won = session.execute(
-                update(Outbox)
-                .where(Outbox.id == row.id, due)  # type: ignore[arg-type]
-                .values(state=ReplyState.SENDING, claimed_by=owner, claimed_until=now + CLAIM_LEASE)
-            )
-            if won.rowcount == 1:  # type: ignore[attr-defined]
-                claimed.append((row.id, stale))  # type: ignore[arg-type]
-    return claimed
+        # One row, locked alone: a daemon never holds (or hides from the others) rows it is not about to send.
+        # SKIP LOCKED passes over rows other daemons are claiming right now (PostgreSQL); ``tried`` holds rows this
+        # pass already handled (e.g. one put back for a retry).
+        query = (
+            select(Outbox)
+            .where(due, ours, col(Outbox.id).not_in(tried))
+            .order_by(Outbox.id)  # type: ignore[arg-type]
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        row = session.exec(query).first()
+        if row is None:
+            return None
+        # A claim that expired, or a failure that may have posted: the platform is asked before any resend.
+        stale = row.state in (ReplyState.SENDING, ReplyState.UNCERTAIN)
+        # Conditional update: on SQLite (no row locks) this is what makes the claim exclusive.
+        won = session.execute(
+            update(Outbox)
+            .where(Outbox.id == row.id, due)  # type: ignore[arg-type]
+            .values(state=ReplyState.SENDING, claimed_by=owner, claimed_until=now + LEASE)
+        )
+        if won.rowcount == 1:  # type: ignore[attr-defined]
+            return row.id, stale  # type: ignore[return-value]
+    # Another daemon took it between our read and our update (SQLite): try the next one.
+    return _claim_one(sessions, owner, now, keys, tried | {row.id})  # type: ignore[arg-type]
 
 
 def _deliver(
@@ -126,11 +154,14 @@ def _deliver(
         try:
             remote_id = adapter.find_reply(mention)
         except AdapterError as exc:
-            # Stay in SENDING: until the platform answers, this reply must not be sent again.
+            # Uncertain until the platform answers: the next try asks again before any send.
             with transaction(sessions) as session:
                 row = session.get(Outbox, outbox_id)
                 assert row is not None
-                row.claimed_until = utcnow() + timedelta(seconds=policy.backoff_seconds)
+                row.state = ReplyState.UNCERTAIN
+                row.next_attempt_at = utcnow() + timedelta(seconds=policy.backoff_seconds)
+                row.claimed_by = None
+                row.claimed_until = None
                 row.last_error = f"could not check for an earlier reply: {exc}"[:500]
                 session.add(row)
             return 0

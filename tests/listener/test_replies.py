@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from threading import Barrier, Thread
 
 import pytest
 from sqlmodel import select
 
 from fairdesk.app import Daemon
 from listener.base import PermanentError, RateLimited, TransientError
-from listener.replies import CLAIM_LEASE, send_due_replies
+from listener.replies import send_due_replies
 from tests.support import FakeAdapter, SimulatedCrash, mention
 from ticketing.db import transaction
+from ticketing.leases import LEASE
 from ticketing.models import Outbox, ReplyState, Ticket, utcnow
 from ticketing.tokens import hash_token
 
@@ -25,7 +25,7 @@ def _outbox(daemon: Daemon) -> list[Outbox]:
         return list(session.exec(select(Outbox).order_by(Outbox.id)))
 
 
-def _restart(daemon: Daemon, adapter: FakeAdapter, *, later: timedelta = CLAIM_LEASE * 2) -> int:
+def _restart(daemon: Daemon, adapter: FakeAdapter, *, later: timedelta = LEASE * 2) -> int:
     """Another process, after the crashed one's claim expired."""
     return send_due_replies(
         {("fake", "brand"): adapter},
@@ -64,7 +64,7 @@ def test_crash_between_recording_and_sending_does_not_double_post(daemon: Daemon
 
     assert _restart(daemon, fake_adapter, later=timedelta(0)) == 0  # the claim is still live: nobody touches it
     assert _restart(daemon, fake_adapter) == 1
-    assert _restart(daemon, fake_adapter, later=CLAIM_LEASE * 4) == 0
+    assert _restart(daemon, fake_adapter, later=LEASE * 4) == 0
     assert len(fake_adapter.replies_to("1")) == 1
     assert _outbox(daemon)[0].state == ReplyState.SENT
 
@@ -147,24 +147,3 @@ def test_rate_limited_send_waits_and_does_not_use_up_an_attempt(daemon: Daemon, 
     row = _outbox(daemon)[0]
     assert row.state == ReplyState.PENDING and row.attempts == 0
     assert row.next_attempt_at > utcnow() + timedelta(seconds=800)
-
-
-def test_two_daemons_sending_at_once_post_each_reply_once(daemon: Daemon, fake_adapter: FakeAdapter) -> None:
-    fake_adapter.mentions = [mention(str(i), "broken") for i in range(1, 13)]
-    daemon.poll_all()
-    start = Barrier(2)
-
-    def worker(owner: str) -> None:
-        start.wait()
-        send_due_replies(
-            {("fake", "brand"): fake_adapter}, sessions=daemon.sessions, policy=daemon.reply_policy, owner=owner
-        )
-
-    threads = [Thread(target=worker, args=(f"daemon-{n}",)) for n in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    posted = sorted(r.in_reply_to.post_id for r in fake_adapter.posted)
-    assert posted == sorted(str(i) for i in range(1, 13))
-    assert {o.state for o in _outbox(daemon)} == {ReplyState.SENT}

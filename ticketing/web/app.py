@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from ticketing.db import SessionFactory
 from ticketing.mail import MailConfig
+from ticketing.models import utcnow
 from ticketing.priority import Verdict
 from ticketing.web.limits import RateLimited, RateLimits
 
@@ -55,6 +57,9 @@ class WebContext:
     secret_key: str
     blind_triage: bool = True
     accounts: Sequence[tuple[str, str]] = ()  # configured (platform, account) pairs, for /healthz
+    poll_seconds: Mapping[tuple[str, str], float] = field(default_factory=dict)  # each account's poll interval
+    jobs: Callable[[], list[dict[str, Any]]] | None = None  # the daemon's jobs and how each last went, for /healthz
+    started_at: datetime = field(default_factory=utcnow)  # accounts not yet polled are judged from here
     sample_replies: Callable[[], list[dict[str, Any]]] | None = None  # the sample platform's posted replies
     sample_posts: Callable[[], list[dict[str, Any]]] | None = None
     mail: MailConfig | None = None  # SMTP for agents' email replies; None: replying by email is off

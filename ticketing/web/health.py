@@ -1,43 +1,100 @@
-"""/healthz: per account, the last successful poll and the last error; and the reply outbox's backlog."""
+"""/healthz: JSON always; `ok` only when every account polls on time, no job keeps failing and no reply is stuck."""
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import func
-from sqlmodel import select
+from fastapi.responses import JSONResponse
+from sqlalchemy import and_, func, or_
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import col, select
 
 from ticketing.db import transaction
-from ticketing.models import AccountState, Outbox
+from ticketing.models import AccountState, Outbox, ReplyState, utcnow
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter()
+RETRYABLE = (ReplyState.PENDING, ReplyState.UNCERTAIN)
+
+STALE_INTERVALS = 3  # an account whose last successful poll is older than this many intervals is behind
+STARTUP_GRACE = timedelta(seconds=10)  # a first poll may take this long beyond its intervals (login, paging)
+OVERDUE = timedelta(seconds=60)  # a reply due this long ago and still not sent is stuck
 
 
-def _iso(value: Any) -> str | None:
+def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-@router.get("/healthz")
-def healthz(request: Request) -> dict[str, Any]:
-    ctx = request.app.state.ctx
+def _account(key: tuple[str, str], state: AccountState | None, interval: float, since: datetime, now: datetime) -> dict:
+    last = state.last_success_at if state else None
+    late = now - (last or since) > timedelta(seconds=interval * STALE_INTERVALS) + (
+        STARTUP_GRACE if not last else timedelta(0)
+    )
+    problems = []
+    if state is not None and not state.healthy:
+        problems.append(f"credentials refused: {state.last_error}")
+    elif late:
+        behind = f"no successful poll for {(now - (last or since)).total_seconds():.0f} s"
+        problems.append(f"{behind} (last error: {state.last_error})" if state and state.last_error else behind)
+    return {
+        "platform": key[0],
+        "account": key[1],
+        "healthy": not problems,
+        "problem": problems[0] if problems else None,
+        "poll_seconds": interval,
+        "last_success_at": _iso(last),
+        "last_error": state.last_error if state else None,
+        "last_error_at": _iso(state.last_error_at) if state else None,
+        "gap_detected_at": _iso(state.gap_at) if state else None,
+        "mentions_seen": state.mentions_seen if state else 0,
+    }
+
+
+def _read(ctx: Any, now: datetime) -> tuple[dict[tuple[str, str], AccountState], dict[str, int], int]:
+    overdue = or_(
+        and_(
+            col(Outbox.state).in_((ReplyState.PENDING, ReplyState.UNCERTAIN)),
+            col(Outbox.next_attempt_at) < now - OVERDUE,
+        ),
+        and_(col(Outbox.state) == ReplyState.SENDING, col(Outbox.claimed_until) < now - OVERDUE),
+    )
     with transaction(ctx.sessions) as session:
         states = {(s.platform, s.account): s for s in session.exec(select(AccountState))}
         outbox = dict(session.exec(select(Outbox.state, func.count()).group_by(Outbox.state)).all())  # type: ignore[arg-type]
-    accounts = []
-    for key in ctx.accounts:
-        state = states.get(key)
-        accounts.append(
-            {
-                "platform": key[0],
-                "account": key[1],
-                "healthy": state.healthy if state else True,
-                "last_success_at": _iso(state.last_success_at) if state else None,
-                "last_error": state.last_error if state else None,
-                "last_error_at": _iso(state.last_error_at) if state else None,
-                "gap_detected_at": _iso(state.gap_at) if state else None,
-                "mentions_seen": state.mentions_seen if state else 0,
-            }
-        )
-    degraded = any(not a["healthy"] for a in accounts)
-    return {"status": "degraded" if degraded else "ok", "accounts": accounts, "replies": outbox}
+        stuck = session.exec(select(func.count()).select_from(Outbox).where(overdue)).one()
+    return states, outbox, int(stuck)
+
+
+@router.get("/healthz")
+def healthz(request: Request) -> JSONResponse:
+    ctx = request.app.state.ctx
+    now = utcnow()
+    jobs = ctx.jobs() if ctx.jobs is not None else []
+    for job in jobs:
+        job["last_ok_at"], job["last_error_at"] = _iso(job["last_ok_at"]), _iso(job["last_error_at"])
+    try:
+        states, outbox, stuck = _read(ctx, now)
+    except SQLAlchemyError as exc:
+        reason = (str(exc.orig if getattr(exc, "orig", None) else exc).splitlines() or ["?"])[0][:300]
+        logger.debug("healthz: database unreachable", exc_info=True)
+        body = {"status": "down", "problems": [f"database unreachable: {reason}"], "jobs": jobs}
+        return JSONResponse(body, status_code=503)
+    accounts = [
+        _account(key, states.get(key), ctx.poll_seconds.get(key, 60.0), ctx.started_at, now) for key in ctx.accounts
+    ]
+    problems = [f"{a['platform']}/{a['account']}: {a['problem']}" for a in accounts if a["problem"]]
+    problems += [f"job {j['job']} keeps failing: {j['last_error']}" for j in jobs if j["failing"]]
+    if stuck:
+        problems.append(f"{stuck} public {'reply is' if stuck == 1 else 'replies are'} overdue by more than a minute")
+    body = {
+        "status": "degraded" if problems else "ok",
+        "problems": problems,
+        "accounts": accounts,
+        "jobs": jobs,
+        "replies": {**outbox, "overdue": stuck},
+    }
+    return JSONResponse(body)
