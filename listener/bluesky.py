@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import hashlib
-import json
 import logging
-import os
-import re
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import httpx
-import regex
 from atproto import Client, Request, Session, SessionEvent, models
 from atproto_client.exceptions import (
     BadRequestError,
@@ -47,194 +39,27 @@ from listener.base import (
     Reply,
     TransientError,
 )
-from listener.replies import longest_reply
+from listener.bluesky_cursor import LOOKBACK, FetchCursor, parse_time
+from listener.bluesky_records import check_template, check_text, link_spans
+from listener.bluesky_session import FileSessionStore, MemorySessionStore, SessionStore
+
+__all__ = ["BlueskyAdapter", "check_template", "link_facets", "make_bluesky_adapter"]
 
 logger = logging.getLogger(__name__)
 
 PLATFORM = "bluesky"
-MAX_GRAPHEMES = 300  # app.bsky.feed.post#text maxGraphemes
-MAX_TEXT_BYTES = 3000  # app.bsky.feed.post#text maxLength (UTF-8 bytes)
 PAGE_SIZE = 100  # listNotifications maximum
 MAX_PAGES = 50  # per fetch; past it the batch is marked as having a gap
 GET_POSTS_CHUNK = 25  # getPosts maximum
-# The AppView sorts a notification at min(indexedAt, record createdAt), so a post from a device whose clock runs
-# behind lands below notifications we have already read. Each fetch re-reads this far back and skips what it handled.
-LOOKBACK = timedelta(minutes=15)
 REASONS = {"mention": MentionKind.MENTION, "reply": MentionKind.REPLY, "quote": MentionKind.QUOTE}
 # Bluesky's bot guidance: interact only when tagged. A quote is read and ticketed, but only mentions and replies
 # to the brand are answered.
 REPLYABLE = frozenset({MentionKind.MENTION, MentionKind.REPLY})
-CURSOR_VERSION = 1
 READ_ATTEMPTS = 3
 HTTP_TIMEOUT = 20.0
 DEFAULT_RETRY_AFTER = 60.0
 AUTH_ERRORS = frozenset({"ExpiredToken", "InvalidToken", "AuthenticationRequired", "AuthMissing", "BadJwt"})
-_URL = re.compile(r"https?://[^\s<>\"'`]+")
-_URL_TRAILING = ".,;:!?)]}"
-_GRAPHEME = regex.compile(r"\X")
-
 T = TypeVar("T")
-
-
-# ---------------------------------------------------------------------------------------------------- pure helpers
-
-
-def grapheme_len(text: str) -> int:
-    """Length in extended grapheme clusters (UAX #29), the unit of Bluesky's 300-per-post limit."""
-    return len(_GRAPHEME.findall(text))
-
-
-def link_spans(text: str) -> list[tuple[int, int, str]]:
-    """Every http(s) URL in ``text`` as (UTF-8 byte start, byte end, url); trailing punctuation is not part of it."""
-    spans = []
-    for match in _URL.finditer(text):
-        url = match.group(0).rstrip(_URL_TRAILING)
-        start = len(text[: match.start()].encode("utf-8"))
-        spans.append((start, start + len(url.encode("utf-8")), url))
-    return spans
-
-
-def check_text(text: str) -> None:
-    """Raise ValueError if ``text`` cannot be one Bluesky post."""
-    graphemes = grapheme_len(text)
-    if graphemes > MAX_GRAPHEMES:
-        raise ValueError(f"is {graphemes} graphemes long; a Bluesky post holds at most {MAX_GRAPHEMES}")
-    size = len(text.encode("utf-8"))
-    if size > MAX_TEXT_BYTES:
-        raise ValueError(f"is {size} bytes long; a Bluesky post holds at most {MAX_TEXT_BYTES}")
-
-
-def check_template(template: str, public_url: str) -> None:
-    """Raise ValueError if the longest reply ``template`` can produce does not fit in one Bluesky post.
-    Call it at start for every configured Bluesky account."""
-    try:
-        check_text(longest_reply(template, public_url))
-    except ValueError as exc:
-        raise ValueError(
-            f"the longest reply it makes (ticket ref and link filled in) {exc}; shorten the template or public_url"
-        ) from exc
-
-
-# ---------------------------------------------------------------------------------------------------- cursor
-
-
-@dataclass(frozen=True)
-class FetchCursor:
-    """What fetch() needs to resume: the newest notification time seen and the posts handled near it.
-
-    ``handled`` maps a short hash of each handled post URI to its notification time in epoch milliseconds; only
-    entries within LOOKBACK of ``newest`` are kept, which bounds the cursor's size by the mention rate.
-    """
-
-    newest: datetime | None = None
-    handled: dict[str, int] = field(default_factory=dict)
-
-    def encode(self) -> str:
-        newest_ms = _ms(self.newest) if self.newest else None
-        handled = sorted([key, newest_ms - ms if newest_ms is not None else ms] for key, ms in self.handled.items())
-        return json.dumps({"v": CURSOR_VERSION, "t": newest_ms, "h": handled}, separators=(",", ":"))
-
-    @classmethod
-    def decode(cls, cursor: str) -> FetchCursor:
-        """Parse a cursor made by encode(); raise ValueError if it is not one."""
-        try:
-            data = json.loads(cursor)
-            if data.get("v") != CURSOR_VERSION:
-                raise ValueError(f"unknown cursor version {data.get('v')!r}")
-            newest_ms = data["t"]
-            newest = _from_ms(int(newest_ms)) if newest_ms is not None else None
-            handled = {
-                str(key): (int(newest_ms) - int(delta) if newest_ms is not None else int(delta))
-                for key, delta in data["h"]
-            }
-        except (TypeError, KeyError, AttributeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"not a Bluesky cursor: {exc}") from exc
-        return cls(newest, handled)
-
-    def seen(self, uri: str) -> bool:
-        return uri_key(uri) in self.handled
-
-    def advanced(self, newest: datetime | None, handled: Iterable[tuple[str, datetime]]) -> FetchCursor:
-        """A cursor that also covers ``handled`` (uri, time), with everything older than the window dropped."""
-        merged = dict(self.handled)
-        for uri, at in handled:
-            merged[uri_key(uri)] = _ms(at)
-        if newest is None:
-            return FetchCursor(None, merged)
-        floor = _ms(newest - LOOKBACK)
-        return FetchCursor(newest, {key: ms for key, ms in merged.items() if ms >= floor})
-
-
-def uri_key(uri: str) -> str:
-    """A 12-character hash of a post URI: what the cursor keeps instead of the URI itself."""
-    return base64.urlsafe_b64encode(hashlib.blake2b(uri.encode("utf-8"), digest_size=9).digest()).decode("ascii")
-
-
-def _ms(at: datetime) -> int:
-    return int(at.timestamp() * 1000)
-
-
-def _from_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
-
-
-def parse_time(value: str) -> datetime:
-    """An atproto datetime string as an aware UTC datetime (naive values are taken as UTC)."""
-    at = datetime.fromisoformat(value)
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
-
-
-# ---------------------------------------------------------------------------------------------------- sessions
-
-
-class SessionStore(Protocol):
-    """Where the adapter keeps its atproto session string between runs (it holds tokens: keep it private)."""
-
-    def get(self) -> str | None: ...
-
-    def set(self, value: str) -> None: ...
-
-
-class MemorySessionStore:
-    """Keeps the session for the life of the process only."""
-
-    def __init__(self, value: str | None = None) -> None:
-        self.value = value
-
-    def get(self) -> str | None:
-        return self.value
-
-    def set(self, value: str) -> None:
-        self.value = value
-
-
-class FileSessionStore:
-    """Keeps the session in one file, written atomically with mode 0600."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def get(self) -> str | None:
-        try:
-            value = self.path.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            return None
-        return value or None
-
-    def set(self, value: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(value)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
 
 
 # ---------------------------------------------------------------------------------------------------- errors

@@ -19,20 +19,10 @@ from tenacity import wait_none
 
 from config.settings import DEFAULT_TEMPLATE, BlueskyAccount, Settings
 from listener.base import AuthFailed, Mention, MentionKind, PermanentError, RateLimited, Reply, TransientError
-from listener.bluesky import (
-    LOOKBACK,
-    MAX_GRAPHEMES,
-    BlueskyAdapter,
-    FetchCursor,
-    FileSessionStore,
-    MemorySessionStore,
-    check_template,
-    check_text,
-    grapheme_len,
-    link_facets,
-    link_spans,
-    make_bluesky_adapter,
-)
+from listener.bluesky import BlueskyAdapter, link_facets, make_bluesky_adapter
+from listener.bluesky_cursor import LOOKBACK, FetchCursor
+from listener.bluesky_records import MAX_GRAPHEMES, check_template, check_text, grapheme_len, link_spans
+from listener.bluesky_session import FileSessionStore, MemorySessionStore
 
 BRAND_DID = "did:plc:brandbrandbrandbrandbran"
 CUSTOMER_DID = "did:plc:customercustomercustomer"

@@ -13,7 +13,8 @@ from pydantic import SecretStr
 
 from config.settings import BlueskyAccount
 from listener.base import MENTION_FIELDS, Batch, MentionKind, Reply
-from listener.bluesky import BlueskyAdapter, FileSessionStore, MemorySessionStore, SessionStore
+from listener.bluesky import BlueskyAdapter
+from listener.bluesky_session import FileSessionStore, MemorySessionStore, SessionStore
 from tests.peers.bluesky import Account, BlueskyAccounts, BlueskyPeer, CountingTransport
 
 pytestmark = pytest.mark.bluesky

@@ -1,0 +1,51 @@
+"""What fairdesk writes to Bluesky, as plain values: text limits, link spans and the reply's record key."""
+
+from __future__ import annotations
+
+import re
+
+import regex
+
+from listener.replies import longest_reply
+
+MAX_GRAPHEMES = 300  # app.bsky.feed.post#text maxGraphemes
+MAX_TEXT_BYTES = 3000  # app.bsky.feed.post#text maxLength (UTF-8 bytes)
+_URL = re.compile(r"https?://[^\s<>\"'`]+")
+_URL_TRAILING = ".,;:!?)]}"
+_GRAPHEME = regex.compile(r"\X")
+
+
+def grapheme_len(text: str) -> int:
+    """Length in extended grapheme clusters (UAX #29), the unit of Bluesky's 300-per-post limit."""
+    return len(_GRAPHEME.findall(text))
+
+
+def link_spans(text: str) -> list[tuple[int, int, str]]:
+    """Every http(s) URL in ``text`` as (UTF-8 byte start, byte end, url); trailing punctuation is not part of it."""
+    spans = []
+    for match in _URL.finditer(text):
+        url = match.group(0).rstrip(_URL_TRAILING)
+        start = len(text[: match.start()].encode("utf-8"))
+        spans.append((start, start + len(url.encode("utf-8")), url))
+    return spans
+
+
+def check_text(text: str) -> None:
+    """Raise ValueError if ``text`` cannot be one Bluesky post."""
+    graphemes = grapheme_len(text)
+    if graphemes > MAX_GRAPHEMES:
+        raise ValueError(f"is {graphemes} graphemes long; a Bluesky post holds at most {MAX_GRAPHEMES}")
+    size = len(text.encode("utf-8"))
+    if size > MAX_TEXT_BYTES:
+        raise ValueError(f"is {size} bytes long; a Bluesky post holds at most {MAX_TEXT_BYTES}")
+
+
+def check_template(template: str, public_url: str) -> None:
+    """Raise ValueError if the longest reply ``template`` can produce does not fit in one Bluesky post.
+    Call it at start for every configured Bluesky account."""
+    try:
+        check_text(longest_reply(template, public_url))
+    except ValueError as exc:
+        raise ValueError(
+            f"the longest reply it makes (ticket ref and link filled in) {exc}; shorten the template or public_url"
+        ) from exc
