@@ -84,7 +84,8 @@ def record_mention(*, session: Session, mention: Mention, verdict: Verdict) -> I
         )
     ).first()
     if existing is not None:
-        return IntakeResult(existing.outcome, existing.reason, existing.ticket_id, False, new=False)
+        queued = _upgrade_to_mention(session, existing, mention) if _is_upgrade(existing, mention) else False
+        return IntakeResult(existing.outcome, existing.reason, existing.ticket_id, queued, new=False)
 
     outcome, reason, ticket, queued = _decide_and_apply(session, mention, verdict)
     session.add(
@@ -105,6 +106,47 @@ def record_mention(*, session: Session, mention: Mention, verdict: Verdict) -> I
         )
     )
     return IntakeResult(outcome, reason, ticket.id if ticket else None, queued, new=True)
+
+
+def _is_upgrade(existing: LedgerEntry, mention: Mention) -> bool:
+    return existing.found_by == FoundBy.SEARCH and mention.found_by == FoundBy.MENTION
+
+
+def _upgrade_to_mention(session: Session, existing: LedgerEntry, mention: Mention) -> bool:
+    """A post first recorded as a keyword hit is now known to @mention the account: one entry, now a mention.
+
+    Search can see a post before the mentions timeline does, and a keyword hit gets no reply; without this the
+    mention would never be answered. The outbox's unique (platform, in_reply_to) stays the guard against a second
+    reply; the check below only keeps a repeated batch from tripping it.
+    """
+    existing.found_by = FoundBy.MENTION
+    session.add(existing)
+    if existing.outcome != Outcome.TICKETED or existing.ticket_id is None:
+        return False  # skipped, appended or merged posts get no reply whoever found them
+    ticket = session.get(Ticket, existing.ticket_id)
+    if ticket is None or ticket.post_id != mention.post_id:
+        return False
+    ticket.found_by = FoundBy.MENTION  # the reply job rebuilds the mention from the ticket
+    session.add(ticket)
+    opted_out = session.get(OptOut, (mention.platform, mention.author_id)) is not None
+    if not reply_allowed(mention, opted_out=opted_out):
+        return False
+    queued = session.exec(
+        select(Outbox.id).where(Outbox.platform == mention.platform, Outbox.in_reply_to == mention.post_id)
+    ).first()
+    if queued is not None:
+        return False
+    session.add(
+        Outbox(ticket_id=ticket.id, platform=mention.platform, account=mention.account, in_reply_to=mention.post_id)
+    )
+    logger.info(
+        "%s post %s, first found by keyword search, mentions %s: reply queued for ticket %s",
+        mention.platform,
+        mention.post_id,
+        mention.account,
+        ticket.ref,
+    )
+    return True
 
 
 def _decide_and_apply(
