@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import time
-import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,15 +29,18 @@ from listener.base import (
     Reply,
     TransientError,
 )
-from listener.replies import longest_reply
+from listener.x_cursor import check_search_query, dump_cursor, newest, parse_cursor, search_query
+from listener.x_text import MAX_WEIGHTED_LENGTH, check_template, weighted_length
+
+__all__ = ["PLATFORM", "TWEET_FIELDS", "RetryPolicy", "XAdapter", "check_template", "make_x_adapter", "weighted_length"]
 
 logger = logging.getLogger(__name__)
 
 PLATFORM = "x"
 DEFAULT_API_BASE = "https://api.twitter.com"  # tweepy 4.17 hard-codes this host
-# Only what Mention is built from. Never public_metrics, verified or any other reach field.
+# Only what Mention is built from. Never public_metrics, verified or any other reach field. No user.fields at all:
+# X sends id, name and username for every expanded user unasked, and the handle is all a Mention keeps.
 TWEET_FIELDS = ("author_id", "conversation_id", "created_at", "lang", "referenced_tweets")
-USER_FIELDS = ("username",)  # id, name and username come anyway; asking names the one we use
 EXPANSIONS = ("author_id",)
 PAGE_SIZE = 100
 REACHABLE_MENTIONS = 800  # X keeps only the 800 most recent mentions reachable
@@ -50,25 +50,8 @@ MAX_TIMELINE_PAGES = 32  # the user timeline reaches back 3,200 posts
 DEFAULT_TIMEOUT = 10.0  # seconds per HTTP request; tweepy sets none
 DEFAULT_RATE_WAIT = 60.0  # a 429 without x-rate-limit-reset
 NO_LANGUAGE = frozenset({"und", "zxx", "qme", "qht", "qam", "qct", "qst"})  # X's "no detectable language" tags
-
-# twitter-text v3 weighting (maxWeightedTweetLength 280, scale 100, defaultWeight 200, URLs 23).
-MAX_WEIGHTED_LENGTH = 280
-URL_WEIGHT = 23
-_LIGHT_RANGES = ((0x0000, 0x10FF), (0x2000, 0x200D), (0x2010, 0x201F), (0x2032, 0x2037))
-_COMMON_TLDS = (
-    "com|net|org|info|biz|edu|gov|mil|int|app|dev|xyz|online|site|shop|store|tech|cloud|blog|news|support|help|"
-    "services|company|email|link|live|page|today|world|zone|team|network|digital|media|solutions|systems|software|"
-    "social|chat|works|agency|group|global|club|design|studio|io|ai|co|me|tv|ly|gl|gg|fm"
-)
-_URL = re.compile(
-    r"(?<![\w@#$./-])(?P<url>(?P<scheme>https?://)?"
-    r"(?P<host>(?:[^\W_](?:[\w-]*[^\W_])?\.)+(?P<tld>[^\W\d_]{2,63}))"
-    r"(?::\d{1,5})?(?P<path>/[^\s]*)?)",
-    re.IGNORECASE,
-)
-_COMMON_TLD = re.compile(rf"(?:{_COMMON_TLDS})", re.IGNORECASE)
-_URL_TRAILING = ".,;:!?'\")]}"
-# Longest values check_template assumes: refs are FD-<id>; tokens are at most 64 URL-safe characters.
+_OTHER_STREAM = {"mentions": "keyword search goes on", "search": "mentions go on"}
+_STREAM_NAME = {"mentions": "mentions timeline", "search": "keyword search"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,96 +62,6 @@ class RetryPolicy:
     initial: float = 0.5  # seconds; doubles per attempt, plus up to `initial` of jitter
     maximum: float = 5.0
     deadline: float = 30.0  # no call spends longer than this retrying
-
-
-# --- text length -------------------------------------------------------------------------------------------------
-
-
-def _is_pictographic(cp: int) -> bool:
-    return (
-        0x1F000 <= cp <= 0x1FAFF
-        or 0x2600 <= cp <= 0x27BF
-        or 0x2300 <= cp <= 0x23FF
-        or 0x2B00 <= cp <= 0x2BFF
-        or 0x2190 <= cp <= 0x21FF
-        or 0x25A0 <= cp <= 0x25FF
-        or cp in (0x203C, 0x2049, 0x2122, 0x2139, 0x24C2, 0x2934, 0x2935, 0x3030, 0x303D, 0x3297, 0x3299)
-    )
-
-
-def _emoji_end(text: str, i: int) -> int:
-    """Index just past the emoji sequence starting at ``i``, or ``i`` if none starts there."""
-    n = len(text)
-    cp = ord(text[i])
-    if 0x1F1E6 <= cp <= 0x1F1FF:  # regional indicators pair up into a flag
-        return i + 2 if i + 1 < n and 0x1F1E6 <= ord(text[i + 1]) <= 0x1F1FF else i + 1
-    if text[i] in "0123456789#*":  # keycap: digit, optional VS16, U+20E3
-        j = i + 1 + (i + 1 < n and text[i + 1] == "\ufe0f")
-        return j + 1 if j < n and text[j] == "\u20e3" else i
-    if cp in (0xA9, 0xAE):  # (c) and (r) are emoji only in emoji presentation
-        return i + 2 if i + 1 < n and text[i + 1] == "\ufe0f" else i
-    if not _is_pictographic(cp):
-        return i
-    j = i + 1
-    while True:
-        while j < n and (
-            text[j] in "\ufe0f\ufe0e" or 0x1F3FB <= ord(text[j]) <= 0x1F3FF or 0xE0020 <= ord(text[j]) <= 0xE007F
-        ):
-            j += 1
-        if j + 1 < n and text[j] == "\u200d" and _is_pictographic(ord(text[j + 1])):
-            j += 2
-            continue
-        return j
-
-
-def _urls(text: str) -> Iterable[tuple[int, int]]:
-    for match in _URL.finditer(text):
-        url, start = match.group("url"), match.start("url")
-        while url and url[-1] in _URL_TRAILING:
-            url = url[:-1]
-        tld, scheme, path = match.group("tld"), match.group("scheme"), match.group("path")
-        if not scheme:
-            # Bare domains count as links only with a known TLD; a bare ccTLD domain also needs a path.
-            if not _COMMON_TLD.fullmatch(tld) and not (len(tld) == 2 and path):
-                continue
-        yield start, start + len(url)
-
-
-def weighted_length(text: str) -> int:
-    """X's weighted length of ``text`` (twitter-text v3): the limit is 280.
-
-    Characters in the Latin-and-friends ranges count 1, every other character (CJK, most symbols) 2, an emoji
-    sequence (flags, skin tones, ZWJ families, keycaps) 2, and every URL 23 whatever its real length. The text is
-    NFC-normalised first, as X does.
-    """
-    text = unicodedata.normalize("NFC", text)
-    spans = dict(_urls(text))
-    weight = 0
-    i = 0
-    while i < len(text):
-        if i in spans:
-            weight += URL_WEIGHT
-            i = spans[i]
-            continue
-        end = _emoji_end(text, i)
-        if end > i:
-            weight += 2
-            i = end
-            continue
-        cp = ord(text[i])
-        weight += 1 if any(lo <= cp <= hi for lo, hi in _LIGHT_RANGES) else 2
-        i += 1
-    return weight
-
-
-def check_template(template: str, public_url: str) -> None:
-    """Raise ValueError if the reply, filled with the longest ticket ref and link, can exceed X's 280."""
-    length = weighted_length(longest_reply(template, public_url))
-    if length > MAX_WEIGHTED_LENGTH:
-        raise ValueError(
-            f"reply template is {length} weighted characters on X with the longest ticket ref and link; X allows "
-            f"{MAX_WEIGHTED_LENGTH} (each link counts {URL_WEIGHT}, CJK characters and emoji count 2): shorten it"
-        )
 
 
 # --- transport ---------------------------------------------------------------------------------------------------
@@ -201,39 +94,6 @@ class _XTransport(HTTPAdapter):
 
 def _secret(value: Any) -> str | None:
     return value.get_secret_value() if value is not None else None
-
-
-# --- cursor ------------------------------------------------------------------------------------------------------
-
-
-def _parse_cursor(since: str | None) -> tuple[str | None, str | None, bool]:
-    """(mentions since_id, search since_id, unreadable). A plain id is a mentions-only cursor."""
-    if since is None or not since.strip():
-        return None, None, False
-    since = since.strip()
-    if since.isdigit():
-        return since, None, False
-    try:
-        data = json.loads(since)
-        mentions, search = data.get("mentions"), data.get("search")
-        for value in (mentions, search):
-            if value is not None and not (isinstance(value, str) and value.isdigit()):
-                raise ValueError(value)
-    except (ValueError, AttributeError):
-        return None, None, True
-    return mentions, search, False
-
-
-def _dump_cursor(mentions: str | None, search: str | None, with_search: bool) -> str | None:
-    if not with_search:
-        return mentions
-    if mentions is None and search is None:
-        return None
-    return json.dumps({"mentions": mentions, "search": search}, separators=(",", ":"), sort_keys=True)
-
-
-def _newest(ids: Iterable[str], since: str | None) -> str | None:
-    return max((*ids, *([since] if since else [])), key=int, default=since)
 
 
 # --- the adapter -------------------------------------------------------------------------------------------------
@@ -282,6 +142,10 @@ class XAdapter:
         if self._user_id is None and not self._can_post:
             raise ConfigError(f"x.{name}: set user_id, or the OAuth 1.0a keys so it can be looked up with /2/users/me")
         self._read_as_user = settings.bearer_token is None
+        query = (settings.search_query or "").strip()
+        if query and (problem := check_search_query(query, self._handle)):
+            raise ConfigError(f"x.{name}.search_query: {problem}")
+        self._search_query = search_query(query, self._handle) if query else None
         if client is None:
             client = tweepy.Client(
                 bearer_token=_secret(settings.bearer_token),
@@ -299,33 +163,50 @@ class XAdapter:
         self._retry = retry or RetryPolicy()
         self._clock = clock
         self._reset_at: dict[str, float] = {}  # endpoint -> when X said its window reopens
-        self._search_error: str | None = None
-        self._addresses = re.compile(rf"(?<![A-Za-z0-9_@])@{re.escape(self._handle)}(?![A-Za-z0-9_])", re.IGNORECASE)
+        self._skipped: dict[str, str | None] = {}  # stream -> why it was skipped last poll (logged on change)
         if not self._can_post:
             logger.warning("x/%s has no OAuth 1.0a keys: it listens but cannot reply", name)
 
     # -- Adapter protocol --
 
     def fetch(self, since: str | None) -> Batch:
-        """New mentions (and keyword hits) after cursor ``since``, oldest-first, with the cursor to store next."""
-        mentions_since, search_since, unreadable = _parse_cursor(since)
+        """New mentions (and keyword hits) after cursor ``since``, oldest-first, with the cursor to store next.
+
+        Each endpoint's rate limit is its own: a shut mentions window skips the mentions (their cursor stays) while
+        keyword search goes on, and the other way round. ``RateLimited`` (with the soonest reset) only when no stream
+        could be read.
+        """
+        mentions_since, search_since, unreadable = parse_cursor(since)
         if unreadable:
             logger.error(
                 "x/%s: unreadable cursor %r; starting from the newest posts (reported as a gap)", self.account, since
             )
         user_id = self.brand_user_id()
-        found, mentions_cursor, gap = self._read_mentions(user_id, mentions_since)
+        with_search = self._search_query is not None
+        try:
+            found, mentions_cursor, gap = self._read_mentions(user_id, mentions_since)
+        except RateLimited as exc:
+            if not with_search:
+                raise
+            self._note_skip("mentions", exc)
+            mentions_limit: RateLimited | None = exc
+            found, mentions_cursor, gap = [], mentions_since, False
+        else:
+            self._note_skip("mentions", None)
+            mentions_limit = None
         search_cursor = search_since
-        with_search = bool(self._settings.search_query)
         if with_search:
             try:
                 hits, search_cursor, search_gap = self._read_search(search_since)
             except AdapterError as exc:
                 # Keyword listening is optional: its failure keeps its cursor and never holds up the mentions.
-                self._note_search_error(exc)
+                self._note_skip("search", exc)
+                if mentions_limit is not None:  # nothing could be read: wait for the first window to reopen
+                    limits = [mentions_limit, *([exc] if isinstance(exc, RateLimited) else [])]
+                    raise min(limits, key=lambda limit: limit.retry_after) from None
                 hits, search_gap = [], False
             else:
-                self._note_search_error(None)
+                self._note_skip("search", None)
             seen = {m.post_id for m in found}
             found += [hit for hit in hits if hit.post_id not in seen]  # a post in both streams stays a mention
             gap = gap or search_gap
@@ -334,7 +215,7 @@ class XAdapter:
         if gap:
             logger.warning("x/%s: gap: some new posts were beyond X's reach and were missed", self.account)
         logger.debug("x/%s: fetched %d posts", self.account, len(found))
-        return Batch(mentions=tuple(found), cursor=_dump_cursor(mentions_cursor, search_cursor, with_search), gap=gap)
+        return Batch(mentions=tuple(found), cursor=dump_cursor(mentions_cursor, search_cursor, with_search), gap=gap)
 
     def send_reply(self, reply: Reply) -> str:
         """Post ``reply.text`` in reply to the mention; return the new post's id."""
@@ -466,7 +347,6 @@ class XAdapter:
             "max_results": PAGE_SIZE,
             "tweet_fields": list(TWEET_FIELDS),
             "expansions": list(EXPANSIONS),
-            "user_fields": list(USER_FIELDS),
             "user_auth": self._read_as_user,
         }
 
@@ -482,11 +362,11 @@ class XAdapter:
         _raise_if_user_missing(pages[0], user_id, self.account)
         mentions = self._mentions(pages, FoundBy.MENTION)
         gap = truncated or (since is not None and len(mentions) >= REACHABLE_MENTIONS)
-        return mentions, _newest((m.post_id for m in mentions), since), gap
+        return mentions, newest((m.post_id for m in mentions), since), gap
 
     def _read_search(self, since: str | None) -> tuple[list[Mention], str | None, bool]:
         params = self._read_params()
-        query = self._settings.search_query
+        query = self._search_query
         restarted = False
         if since is not None:
             params["since_id"] = since
@@ -505,22 +385,28 @@ class XAdapter:
             since, restarted = None, True
             pages, truncated = self._pages(page, follow=False, max_pages=1)
         hits = self._mentions(pages, FoundBy.SEARCH)
-        return hits, _newest((m.post_id for m in hits), since), truncated or restarted
+        return hits, newest((m.post_id for m in hits), since), truncated or restarted
 
-    def _note_search_error(self, exc: AdapterError | None) -> None:
-        # Log changes of state only: the first failure (and each different one), then the recovery.
-        message = f"{type(exc).__name__}: {exc}" if exc is not None else None
-        if message == self._search_error:
-            return
+    def _note_skip(self, stream: str, exc: AdapterError | None) -> None:
+        # Log changes of state only: the first failure (and each different one), then the recovery. A rate limit is
+        # one state however X words it (the 429, then our own refusal until the reset).
         if exc is None:
-            logger.info("x/%s: keyword search recovered", self.account)
-        elif isinstance(exc, (RateLimited, TransientError)):
-            logger.warning("x/%s: keyword search skipped this poll (%s); mentions go on", self.account, message)
+            state = None
+        elif isinstance(exc, RateLimited):
+            state = "rate limited"
         else:
-            logger.error(
-                "x/%s: keyword search fails (%s); fix search_query or the plan; mentions go on", self.account, message
-            )
-        self._search_error = message
+            state = f"{type(exc).__name__}: {exc}"
+        if state == self._skipped.get(stream):
+            return
+        name, other = _STREAM_NAME[stream], _OTHER_STREAM[stream]
+        if exc is None:
+            logger.info("x/%s: %s recovered", self.account, name)
+        elif isinstance(exc, (RateLimited, TransientError)):
+            kind = type(exc).__name__
+            logger.warning("x/%s: %s skipped this poll (%s: %s); %s", self.account, name, kind, exc, other)
+        else:
+            logger.error("x/%s: %s fails (%s); fix search_query or the plan; %s", self.account, name, state, other)
+        self._skipped[stream] = state
 
     def _pages(
         self, page: Callable[[str | None], dict[str, Any]], *, follow: bool, max_pages: int
@@ -565,12 +451,9 @@ class XAdapter:
         else:
             kind = MentionKind.MENTION
         text = str(tweet["text"])
-        if kind is MentionKind.REPOST:
-            addresses = False  # a repost addresses no one, whatever the original said
-        elif found_by is FoundBy.MENTION:
-            addresses = True
-        else:
-            addresses = bool(self._addresses.search(text))
+        # A repost addresses no one, whatever the original said; keyword search leaves out posts that @mention the
+        # brand (they come from the mentions timeline), so its hits never address it.
+        addresses = found_by is FoundBy.MENTION and kind is not MentionKind.REPOST
         created_at = datetime.fromisoformat(tweet["created_at"])
         if created_at.tzinfo is None:
             raise ValueError("created_at without a time zone")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -58,12 +59,14 @@ def x_adapter_with(x_account: XAccount) -> Iterator[MakeAdapter]:
     """Builds more XAdapters on ``x_server`` with some settings changed (fast retries); all closed after the test.
 
     Example: ``adapter = x_adapter_with(search_query="acme -is:retweet", user_id=None)``; ``timeout=`` sets the
-    per-request timeout.
+    per-request timeout and ``clock=`` the adapter's clock (a test can move it past a rate-limit reset).
     """
     made: list[XAdapter] = []
 
-    def make(*, timeout: float = FAST_TIMEOUT, **changes: Any) -> XAdapter:
-        adapter = XAdapter("brand", x_account.model_copy(update=changes), timeout=timeout, retry=FAST_RETRY)
+    def make(*, timeout: float = FAST_TIMEOUT, clock: Callable[[], float] = time.time, **changes: Any) -> XAdapter:
+        adapter = XAdapter(
+            "brand", x_account.model_copy(update=changes), timeout=timeout, retry=FAST_RETRY, clock=clock
+        )
         made.append(adapter)
         return adapter
 

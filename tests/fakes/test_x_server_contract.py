@@ -147,6 +147,8 @@ def test_the_fake_serves_the_spec_operations_with_their_parameters() -> None:
         fake.USER_FIELDS,
         fake.TWEET_EXPANSIONS,
     )
+    # The adapter sends no user.fields: every expanded User carries these without being asked.
+    assert {"id", "name", "username"} <= set(_schema("User")["required"])
     create = _schema("TweetCreateRequest")
     assert set(create["properties"]) == fake._CREATE_KEYS and create["additionalProperties"] is False
     assert set(create["properties"]["reply"]["properties"]) == fake._REPLY_KEYS

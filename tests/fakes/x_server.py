@@ -430,7 +430,7 @@ class FakeXServer:
             x.post("dana", "@acme_support my order never arrived")
             settings = XAccount(handle="acme_support", api_base_url=x.url, **x.account_secrets())
             ...
-            assert x.requests("mentions")[0].fields("user.fields") == {"username"}
+            assert x.requests("mentions")[0].fields("expansions") == {"author_id"}
     """
 
     def __init__(

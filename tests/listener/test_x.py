@@ -155,9 +155,9 @@ def test_keyword_hits_are_found_by_search_with_a_two_stream_cursor(
     x_server: FakeXServer, x_adapter_with: MakeAdapter
 ) -> None:
     adapter = x_adapter_with(search_query="acme -is:retweet")
-    mention = x_server.post("dana_k", "@acme_support acme broke my order")  # in both streams: stays a mention
+    mention = x_server.post("dana_k", "@acme_support acme broke my order")  # matches the query: left to mentions
     hit = x_server.post("lee_t", "acme billing is a mess again")
-    addressed_hit = x_server.post("sam_p", "acme why @ACME_SUPPORT never answers")  # mentions stream too
+    addressed_hit = x_server.post("sam_p", "acme why @ACME_SUPPORT never answers")  # handles match in any case
     x_server.post("other", "nothing to see")
 
     batch = adapter.fetch(None)
@@ -168,25 +168,78 @@ def test_keyword_hits_are_found_by_search_with_a_two_stream_cursor(
     assert by_id[addressed_hit].found_by is FoundBy.MENTION
     assert by_id[hit].found_by is FoundBy.SEARCH and by_id[hit].addresses_account is False
     assert [m.post_id for m in batch.mentions] == sorted(by_id, key=int)
-    assert json.loads(batch.cursor) == {"mentions": addressed_hit, "search": addressed_hit}
+    assert json.loads(batch.cursor) == {"mentions": addressed_hit, "search": hit}
 
     newer = x_server.post("kim", "acme support line is down")
     again = adapter.fetch(batch.cursor)
     assert [(m.post_id, m.found_by) for m in again.mentions] == [(newer, FoundBy.SEARCH)]
     assert json.loads(again.cursor) == {"mentions": addressed_hit, "search": newer}
-    assert x_server.requests("search")[-1].query["since_id"] == addressed_hit
+    assert x_server.requests("search")[-1].query["since_id"] == hit
 
 
-def test_a_search_hit_that_mentions_the_brand_addresses_it(x_server: FakeXServer, x_adapter_with: MakeAdapter) -> None:
-    adapter = x_adapter_with(search_query="acme")
+def test_search_leaves_mentions_to_the_mentions_timeline(x_server: FakeXServer, x_adapter_with: MakeAdapter) -> None:
+    adapter = x_adapter_with(search_query="acme OR router")
+    seed = x_server.post("dana_k", "@acme_support hello")
+    seed_hit = x_server.post("lee_t", "acme hello")
     cursor = adapter.fetch(None).cursor
-    # Only the search stream sees this one in this poll: its mentions cursor is already past it.
-    post = x_server.post("sam_p", "acme fix it @acme_support")
-    mentions_cursor = json.dumps({"mentions": post, "search": json.loads(cursor or "{}").get("search")})
+    mentions = [x_server.post(f"c{i}", f"@acme_support acme router {i} is broken") for i in range(150)]
+    hit = x_server.post("sam_p", "my router from acme is broken")
+    x_server.clear_log()
 
-    (hit,) = adapter.fetch(mentions_cursor).mentions
+    batch = adapter.fetch(cursor)
 
-    assert hit.found_by is FoundBy.SEARCH and hit.addresses_account is True
+    assert [(m.post_id, m.found_by) for m in batch.mentions] == [
+        *((post_id, FoundBy.MENTION) for post_id in mentions),
+        (hit, FoundBy.SEARCH),
+    ]
+    assert json.loads(batch.cursor) == {"mentions": mentions[-1], "search": hit}
+    # One search page with the one keyword hit: the 150 mentions are not read (and billed) a second time.
+    (search,) = x_server.requests("search")
+    assert search.query["query"] == "(acme OR router) -@acme_support"  # grouped: the exclusion binds the whole OR
+    assert search.query["since_id"] == seed_hit and [t["id"] for t in search.response["data"]] == [hit]
+    assert len(x_server.requests("mentions")) == 2
+    assert seed not in {m.post_id for m in batch.mentions}
+
+
+def test_the_fake_reads_grouping_and_handle_exclusion_as_x_does(x_server: FakeXServer) -> None:
+    import requests
+
+    mention = x_server.post("dana_k", "@ACME_SUPPORT acme router broke")
+    hit = x_server.post("lee_t", "acme router broke")
+    word = x_server.post("sam_p", "router from acme_support broke")  # the name as a word is not a mention
+
+    def search(query: str) -> set[str]:
+        response = requests.get(
+            f"{x_server.url}/2/tweets/search/recent",
+            params={"query": query},
+            headers={"Authorization": f"Bearer {x_server.credentials.bearer_token}"},
+            timeout=5,
+        )
+        assert response.status_code == 200, response.text
+        return {t["id"] for t in response.json().get("data", ())}
+
+    assert search("(acme OR router) -@acme_support") == {hit, word}
+    assert search("acme OR router -@acme_support") == {mention, hit, word}  # AND binds tighter than OR
+    assert search("@acme_support") == {mention}
+
+
+def test_a_search_query_too_long_for_x_with_the_exclusion_is_refused_at_start(x_account: XAccount) -> None:
+    from config.settings import ConfigError
+
+    room = 512 - len(f"() -@{x_account.handle}")
+    XAdapter("brand", x_account.model_copy(update={"search_query": "a" * room})).close()
+    with pytest.raises(ConfigError, match=r"x\.brand\.search_query.*512"):
+        XAdapter("brand", x_account.model_copy(update={"search_query": "a" * (room + 1)}))
+
+
+def test_the_longest_search_query_x_allows_is_sent_whole(x_server: FakeXServer, x_adapter_with: MakeAdapter) -> None:
+    query = "acme " + "x" * (512 - len("(acme ) -@acme_support"))
+    adapter = x_adapter_with(search_query=query)
+
+    adapter.fetch(None)
+
+    (search,) = x_server.requests("search")
+    assert search.status == 200 and len(search.query["query"]) == 512
 
 
 def test_search_cursor_older_than_seven_days_restarts_and_reports_a_gap(
@@ -251,7 +304,7 @@ def test_reach_fields_are_never_requested_nor_kept(x_server: FakeXServer, x_adap
         assert "9876543" not in json.dumps(r.query)
     mention_reads = x_server.requests("mentions") + x_server.requests("search")
     assert all(r.fields("tweet.fields") == set(TWEET_FIELDS) for r in mention_reads)
-    assert all(r.fields("user.fields") == {"username"} for r in mention_reads)
+    assert all("user.fields" not in r.query for r in mention_reads)
 
     # Mention's created_at and url are the post's own, not the profile's.
     assert set(MENTION_FIELDS) & (USER_REACH_FIELDS | TWEET_REACH_FIELDS | {"followers_count", "raw"}) == {
@@ -261,6 +314,23 @@ def test_reach_fields_are_never_requested_nor_kept(x_server: FakeXServer, x_adap
     for m in batch.mentions:
         values = json.dumps(dataclasses.asdict(m), default=str)
         assert "9876543" not in values and "Paris" not in values and "famous" not in values
+
+
+def test_reads_leave_out_user_fields_and_still_get_the_handle(
+    x_server: FakeXServer, x_adapter_with: MakeAdapter
+) -> None:
+    # X sends id, name and username for every expanded user unasked; user.fields=username only lengthened each read.
+    adapter = x_adapter_with(search_query="acme")
+    mentioned = x_server.post("dana_k", "@acme_support my order never arrived")
+    hit = x_server.post("lee_t", "acme billing is a mess")
+
+    by_id = {m.post_id: m for m in adapter.fetch(None).mentions}
+
+    assert (by_id[mentioned].author_handle, by_id[hit].author_handle) == ("dana_k", "lee_t")
+    assert by_id[mentioned].url == f"https://x.com/dana_k/status/{mentioned}"
+    reads = x_server.requests("mentions") + x_server.requests("search")
+    assert len(reads) == 2 and all("user.fields" not in r.query for r in reads)
+    assert all(r.fields("expansions") == {"author_id"} for r in reads)
 
 
 def test_the_fake_would_have_served_reach_had_it_been_asked(x_server: FakeXServer) -> None:

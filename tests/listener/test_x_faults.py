@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import SecretStr
 
-from listener.base import AuthFailed, Mention, RateLimited, TransientError
+from listener.base import AuthFailed, FoundBy, Mention, RateLimited, TransientError
 from listener.x import XAdapter
 from tests.fakes.x_server import FakeXServer, Fault
 
@@ -167,3 +167,60 @@ def test_a_rate_limited_search_skips_a_poll_and_keeps_its_cursor(
     assert json.loads(limited.cursor) == {"mentions": post, "search": hit}  # search resumes from where it was
     assert during.mentions == ()
     assert len(x_server.requests("search")) == 2  # the first poll's, and the 429; none while the window is shut
+
+
+def test_a_rate_limited_mentions_timeline_does_not_stop_search(
+    x_server: FakeXServer, x_adapter_with: MakeAdapter, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = [time.time()]
+    adapter = x_adapter_with(search_query="acme", clock=lambda: now[0])
+    seed = x_server.post("dana_k", "@acme_support hello")
+    seed_hit = x_server.post("lee_t", "acme hello")
+    cursor = adapter.fetch(None).cursor
+    assert json.loads(cursor) == {"mentions": seed, "search": seed_hit}
+    x_server.inject("mentions", Fault.rate_limited(reset_in=30))
+    mention = x_server.post("dana_k", "@acme_support my order never arrived")
+    hit = x_server.post("sam_p", "acme billing is broken")
+
+    with caplog.at_level(logging.INFO, logger="listener.x"):
+        limited = adapter.fetch(cursor)
+        later = x_server.post("kim", "acme support line is down")
+        during = adapter.fetch(limited.cursor)  # the mentions window is still shut: only search is asked
+
+    assert [(m.post_id, m.found_by) for m in limited.mentions] == [(hit, FoundBy.SEARCH)]
+    assert json.loads(limited.cursor) == {"mentions": seed, "search": hit}  # mentions resume where they stopped
+    assert [(m.post_id, m.found_by) for m in during.mentions] == [(later, FoundBy.SEARCH)]
+    assert [r.status for r in x_server.requests("mentions")] == [200, 429]
+    assert [r.status for r in x_server.requests("search")] == [200, 200, 200]
+    skipped = [r for r in caplog.records if "mentions" in r.getMessage() and r.levelno == logging.WARNING]
+    assert len(skipped) == 1  # logged once, when the state changed
+
+    # The window reopens: the mentions skipped meanwhile arrive, from the cursor they kept.
+    x_server.set_rate_limit("mentions", limit=450, window_seconds=900)
+    now[0] += 60
+    after = adapter.fetch(during.cursor)
+    assert [(m.post_id, m.found_by) for m in after.mentions] == [(mention, FoundBy.MENTION)]
+    assert json.loads(after.cursor) == {"mentions": mention, "search": later}
+
+
+def test_fetch_is_rate_limited_only_when_every_stream_is_with_the_soonest_reset(
+    x_server: FakeXServer, x_adapter_with: MakeAdapter
+) -> None:
+    adapter = x_adapter_with(search_query="acme")
+    x_server.post("dana_k", "@acme_support hello")
+    x_server.inject("mentions", Fault.rate_limited(reset_in=40))
+    x_server.inject("search", Fault.rate_limited(reset_in=20))
+
+    with pytest.raises(RateLimited) as raised:
+        adapter.fetch(None)
+
+    assert 18 < raised.value.retry_after <= 21  # the search window reopens first
+    assert [(r.endpoint, r.status) for r in x_server.requests()] == [("mentions", 429), ("search", 429)]
+
+
+def test_without_search_a_rate_limited_mentions_timeline_still_raises(
+    x_server: FakeXServer, x_adapter: XAdapter
+) -> None:
+    x_server.inject("mentions", Fault.rate_limited(reset_in=30))
+    with pytest.raises(RateLimited):
+        x_adapter.fetch(None)
