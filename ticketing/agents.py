@@ -10,6 +10,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from sqlmodel import Session, select
 
+from ticketing.db import insert_if_absent
 from ticketing.models import Agent, utcnow
 
 logger = logging.getLogger(__name__)
@@ -54,12 +55,17 @@ def set_password(*, session: Session, name: str, password: str) -> Agent:
 
 
 def ensure_first_agent(*, session: Session) -> tuple[str, str] | None:
-    """On a database with no agents, create 'admin' with a random password and return it (shown once)."""
+    """On a database with no agents, create 'admin' with a random password and return it (shown once).
+
+    Several daemons may start at once: the insert is skipped if another got there first, and only the daemon
+    whose row went in gets the password back, so exactly one prints it.
+    """
     if session.exec(select(Agent).limit(1)).first() is not None:
         return None
-    password = secrets.token_urlsafe(12)
-    add_agent(session=session, name="admin", password=password)
-    return "admin", password
+    name, password = "admin", secrets.token_urlsafe(12)
+    if not insert_if_absent(session, Agent(name=name, password_hash=_hasher.hash(password))):
+        return None
+    return name, password
 
 
 def authenticate(*, session: Session, name: str, password: str) -> Agent | None:
