@@ -144,7 +144,7 @@ class XAdapter:
         self._read_as_user = settings.bearer_token is None
         query = (settings.search_query or "").strip()
         if query and (problem := check_search_query(query, self._handle)):
-            raise ConfigError(f"x.{name}.search_query: {problem}")
+            raise ConfigError(f"config key `x.{name}.search_query`: {problem}")
         self._search_query = search_query(query, self._handle) if query else None
         if client is None:
             client = tweepy.Client(

@@ -24,8 +24,9 @@ def check_search_query(query: str, handle: str) -> str | None:
     sent = search_query(query, handle)
     if len(sent) > MAX_QUERY_LENGTH:
         return (
-            f"it is {len(sent)} characters once fairdesk adds `( ) -@{handle}` (mentions come from the mentions "
-            f"timeline); X recent search allows {MAX_QUERY_LENGTH}: shorten it by {len(sent) - MAX_QUERY_LENGTH}"
+            f"it is {len(sent)} characters once sent as `(...) -@{handle}` (posts that mention the brand come from "
+            f"the mentions timeline); X recent search allows {MAX_QUERY_LENGTH}: shorten it by "
+            f"{len(sent) - MAX_QUERY_LENGTH}"
         )
     return None
 
