@@ -3,7 +3,8 @@
 Run from the repo root: ``python -m bench.x_requests`` (or ``python bench/x_requests.py``). It starts the fake X
 server in a thread, feeds 1,000 new mentions in bursts between polls (some polls find nothing), and counts what the
 real XAdapter (tweepy over HTTP) sends. The floor is one request per started 100 mentions in a poll, plus one per
-empty poll: X pages hold at most 100 posts and an empty poll still has to ask.
+empty poll: X pages hold at most 100 posts and an empty poll still has to ask. With keyword search on, each poll adds
+one search page; when the query also matches the mentions, search must not read them a second time.
 
 The daemon figure runs the same bursts through ``fairdesk.app.build()``: the shipped classifier, SQLite, the ledger,
 tickets and outbox, then the reply job posting one reply per ticket. CPU is the polling thread's own time
@@ -28,19 +29,25 @@ from tests.fakes.x_server import FakeXServer  # noqa: E402
 
 # New mentions arriving before each poll: 1,000 in all, three empty polls, bursts over one page.
 BURSTS = (120, 0, 45, 300, 0, 0, 85, 250, 5, 195)
+# (label, search_query): no search, a query with no hits, and one that matches every mention's text.
+SCENARIOS = (
+    ("mentions only", None),
+    ("mentions + keyword search", "zzz-no-hits"),
+    ("search matching mentions", "arrived"),
+)
 
 
 def floor_requests(bursts: tuple[int, ...]) -> int:
     return sum(max(1, math.ceil(n / 100)) for n in bursts)
 
 
-def run(search: bool) -> dict[str, float]:
+def run(query: str | None) -> dict[str, float]:
     with FakeXServer() as x:
         account = XAccount(
             handle=x.brand.username,
             user_id=x.brand.id,
             api_base_url=x.url,
-            search_query="zzz-no-hits" if search else None,
+            search_query=query,
             **x.account_secrets(),
         )
         adapter = XAdapter("bench", account)
@@ -65,8 +72,8 @@ def run(search: bool) -> dict[str, float]:
             seen += len(batch.mentions)
             cursor = batch.cursor
         adapter.close()
-        requests = len(x.requests())
-    return {"mentions": seen, "requests": requests, "cpu": cpu, "wall": wall}
+        requests, searches = len(x.requests()), len(x.requests("search"))
+    return {"mentions": seen, "requests": requests, "search": searches, "cpu": cpu, "wall": wall}
 
 
 def run_daemon() -> dict[str, float]:
@@ -112,16 +119,16 @@ def main(argv: list[str] | None = None) -> None:
         f"{sum(BURSTS)} new mentions over {polls} polls ({empty} empty); floor {floor} requests "
         f"(1 per started 100 mentions per poll + 1 per empty poll)"
     )
-    for search in (False, True):
-        runs = [run(search) for _ in range(args.repeat)]
+    for label, query in SCENARIOS:
+        runs = [run(query) for _ in range(args.repeat)]
         r = runs[0]
         per_k = 1000 / r["mentions"]
         cpu = statistics.median(x["cpu"] for x in runs) * per_k
         wall = statistics.median(x["wall"] for x in runs) * per_k
-        floor_here = floor + (polls if search else 0)  # keyword search adds one (empty) page per poll
-        label = "mentions + keyword search" if search else "mentions only"
+        floor_here = floor + (polls if query else 0)  # keyword search adds one (empty) page per poll
         print(
-            f"{label:>26}: {r['requests'] * per_k:.0f} requests per 1,000 mentions (floor {floor_here * per_k:.0f}); "
+            f"{label:>26}: {r['requests'] * per_k:.0f} requests per 1,000 mentions (floor {floor_here * per_k:.0f}; "
+            f"{r['search'] * per_k:.0f} of them search); "
             f"adapter CPU {cpu * 1000:.0f} ms per 1,000 mentions (wall {wall * 1000:.0f} ms, loopback)"
         )
     runs = [run_daemon() for _ in range(args.repeat)]
