@@ -138,8 +138,25 @@ class BlueskyAccount(_Section):
     app_password: SecretStr | None = Field(None, description="An app password for the handle (never the main one).")
     service_url: str = Field("https://bsky.social", description="The account's PDS.")
     poll_seconds: float = Field(30.0, ge=1, description="Seconds between notification polls.")
+    reply_langs: list[str] = Field(
+        default_factory=lambda: ["en"],
+        min_length=1,
+        max_length=3,  # app.bsky.feed.post#langs holds at most 3
+        description="Languages of the reply template, as BCP-47 tags (e.g. en, pt-BR); Bluesky filters feeds by them.",
+    )
 
     _check_secret = field_validator("app_password")(_no_placeholder)
+
+    @field_validator("reply_langs")
+    @classmethod
+    def _bcp47(cls, tags: list[str]) -> list[str]:
+        # The shape of a BCP-47 tag (RFC 5646): a 2-3 letter primary language, then 1-8 character alphanumeric subtags.
+        for tag in tags:
+            primary, *subtags = tag.split("-")
+            ok = tag.isascii() and 2 <= len(primary) <= 3 and primary.isalpha()
+            if not (ok and all(1 <= len(sub) <= 8 and sub.isalnum() for sub in subtags)):
+                raise ValueError(f"{tag!r} is not a BCP-47 language tag such as en, de or pt-BR")
+        return tags
 
 
 class Settings(BaseSettings):

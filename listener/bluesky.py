@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -40,7 +41,7 @@ from listener.base import (
     TransientError,
 )
 from listener.bluesky_cursor import LOOKBACK, FetchCursor, parse_time
-from listener.bluesky_records import check_template, check_text, link_spans
+from listener.bluesky_records import check_template, check_text, link_spans, reply_rkey
 from listener.bluesky_session import FileSessionStore, MemorySessionStore, SessionStore
 
 __all__ = ["BlueskyAdapter", "check_template", "link_facets", "make_bluesky_adapter"]
@@ -52,6 +53,9 @@ PAGE_SIZE = 100  # listNotifications maximum
 MAX_PAGES = 50  # per fetch; past it the batch is marked as having a gap
 GET_POSTS_CHUNK = 25  # getPosts maximum
 REASONS = {"mention": MentionKind.MENTION, "reply": MentionKind.REPLY, "quote": MentionKind.QUOTE}
+# Asked for by name, so likes, follows and reposts are filtered out by the AppView instead of paged through here.
+WANTED_REASONS = sorted(REASONS)
+POST_COLLECTION = "app.bsky.feed.post"
 # Bluesky's bot guidance: interact only when tagged. A quote is read and ticketed, but only mentions and replies
 # to the brand are answered.
 REPLYABLE = frozenset({MentionKind.MENTION, MentionKind.REPLY})
@@ -116,11 +120,11 @@ class BlueskyAdapter:
       (createSession is limited to 30 per 5 minutes and 300 per day).
     - ``fetch(since)``: reads listNotifications (reasons mention, reply, quote) back to the cursor's time minus
       LOOKBACK, skips posts the cursor says were handled, reads the posts with getPosts and returns them oldest
-      first. The cursor, not the platform's read state, is the record of what was handled. A fetch with a cursor
-      first calls updateSeen up to that cursor: the daemon stores a cursor only with its batch's outcomes, so
-      everything before it is recorded. ``mark_seen(cursor)`` does the same on demand.
-    - ``send_reply``: a reply record with root and parent strong refs and a link facet for every URL, only to posts
-      that addressed the brand, once: a reply already in the thread is returned instead of posting another.
+      first. The cursor, not the platform's read state, is the record of what was handled; the read state belongs
+      to the brand's team and is never changed (no updateSeen).
+    - ``send_reply``: a reply record with root and parent strong refs, a link facet for every URL and the configured
+      ``langs``, only to posts that addressed the brand and whose thread allows replies, once: the record key is
+      derived from the post's URI (``reply_rkey``) and written only if free, so a second reply cannot exist.
     - Reach never leaves: of a post's author only the DID and handle are read.
     """
 
@@ -135,14 +139,16 @@ class BlueskyAdapter:
         session_store: SessionStore | None = None,
         client: Client | None = None,
         transport: httpx.BaseTransport | None = None,
+        page_size: int = PAGE_SIZE,
+        max_pages: int = MAX_PAGES,
     ) -> None:
         self.account = name
         self._settings = settings
+        self._page_size, self._max_pages = page_size, max_pages
         self._store: SessionStore = session_store if session_store is not None else MemorySessionStore()
         self._lock = threading.RLock()
         self._did: str | None = None
         self._paused: dict[str, float] = {}  # XRPC method -> epoch seconds it may be called again
-        self._seen_sent: datetime | None = None
         self._replied: dict[str, str] = {}  # mention URI -> reply URI, sent by this process
         self._owns_client = client is None
         self._client = client if client is not None else self._new_client(transport)
@@ -153,8 +159,6 @@ class BlueskyAdapter:
     def fetch(self, since: str | None) -> Batch:
         """New mentions, replies and quotes after cursor ``since`` (``None``: the newest page), oldest first."""
         state = self._decode(since)
-        if state is not None and state.newest is not None:
-            self._mark_seen_at(state.newest)
         hits, newest, gap = self._scan(state)
         posts = self._get_posts([hit.uri for hit in hits])
         mentions = []
@@ -173,7 +177,7 @@ class BlueskyAdapter:
         )
         if gap:
             logger.warning(
-                "bluesky %s: more than %d notification pages are new; older ones skipped", self.account, MAX_PAGES
+                "bluesky %s: more than %d notification pages are new; older ones skipped", self.account, self._max_pages
             )
         return Batch(mentions=mentions, cursor=cursor.encode(), gap=gap)
 
@@ -190,16 +194,12 @@ class BlueskyAdapter:
             raise PermanentError(f"bluesky {self.account}: the reply text {exc}") from exc
         if mention.post_id in self._replied:
             return self._replied[mention.post_id]
-        existing = self.find_reply(mention)
-        if existing is not None:
-            logger.info(
-                "bluesky %s: %s already has our reply %s; not posting again", self.account, mention.post_id, existing
-            )
-            self._replied[mention.post_id] = existing
-            return existing
         post = self._get_posts([mention.post_id]).get(mention.post_id)
         if post is None:
             raise PermanentError(f"bluesky {self.account}: {mention.post_id} was deleted or is hidden; not replying")
+        if post.viewer is not None and post.viewer.reply_disabled:
+            # A threadgate (or a block) hides any reply: sent anyway, it would count as an answer nobody can see.
+            raise PermanentError(f"bluesky {self.account}: {mention.post_id}: the thread's author allows no replies")
         parent = models.create_strong_ref(post)
         record = post.record
         root = record.reply.root if isinstance(record, models.AppBskyFeedPost.Record) and record.reply else parent
@@ -208,22 +208,90 @@ class BlueskyAdapter:
             text=reply.text,
             facets=link_facets(reply.text) or None,
             reply=models.AppBskyFeedPost.ReplyRef(root=root, parent=parent),
+            langs=list(self._settings.reply_langs),
         )
-        # Never retried in-call: a create that timed out may have landed; the outbox settles it with find_reply.
-        created = self._call(
-            "com.atproto.repo.createRecord",
-            lambda: self._client.app.bsky.feed.post.create(self._did, new_record),
-            idempotent=False,
-        )
-        self._replied[mention.post_id] = created.uri
-        logger.info("bluesky %s: replied to %s with %s", self.account, mention.post_id, created.uri)
-        return str(created.uri)
+        uri = self._put_reply(mention.post_id, new_record)
+        self._replied[mention.post_id] = uri
+        return uri
 
     def find_reply(self, mention: Mention) -> str | None:
-        """The URI of a reply by this account directly under ``mention``'s post, or None."""
+        """The URI of this account's reply to ``mention``'s post, or None.
+
+        Read from the brand's own repo on the PDS (getRecord at the reply's derived key), which has it the moment the
+        create returns; the AppView's thread view, which lags, is asked only for replies that predate derived keys.
+        """
         if mention.post_id in self._replied:
             return self._replied[mention.post_id]
-        params = models.AppBskyFeedGetPostThread.Params(uri=mention.post_id, depth=1, parent_height=0)
+        return self._reply_at_key(mention.post_id) or self._reply_in_thread(mention.post_id)
+
+    def deleted_posts(self, post_ids: Sequence[str]) -> set[str]:
+        """The ones of ``post_ids`` that Bluesky no longer serves (deleted by their author, or taken down)."""
+        uris = [post_id for post_id in dict.fromkeys(post_ids) if post_id.startswith("at://")]
+        found = self._get_posts(uris)
+        return {uri for uri in uris if uri not in found}
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.request.close()
+
+    # -------------------------------------------------------------------------------------------- replies
+
+    def _put_reply(self, post_uri: str, record: models.AppBskyFeedPost.Record) -> str:
+        """Write the reply at its derived key, only if that key is free; return its URI."""
+        rkey = reply_rkey(post_uri)
+
+        def put() -> Any:
+            # swapRecord null means "create only if absent" (a second put gets 400 InvalidSwap). The SDK drops null
+            # fields from its models, so this one body is sent as JSON itself.
+            body = {
+                "repo": self._did,
+                "collection": POST_COLLECTION,
+                "rkey": rkey,
+                "record": models.get_model_as_dict(record),
+                "swapRecord": None,
+            }
+            content = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            return self._client.invoke_procedure(
+                "com.atproto.repo.putRecord", content=content, headers={"Content-Type": "application/json"}
+            )
+
+        try:
+            # Never retried in-call: a put that timed out may have landed; the outbox settles it with find_reply.
+            self._call("com.atproto.repo.putRecord", put, idempotent=False)
+        except PermanentError as exc:
+            if _xrpc_error(exc.__cause__) != "InvalidSwap":
+                raise
+            existing = self._reply_at_key(post_uri)
+            if existing is None:
+                raise PermanentError(
+                    f"bluesky {self.account}: the reply key {rkey} for {post_uri} holds another record"
+                ) from exc
+            logger.info("bluesky %s: %s already has our reply %s; not posting again", self.account, post_uri, existing)
+            return existing
+        uri = f"at://{self._did}/{POST_COLLECTION}/{rkey}"
+        logger.info("bluesky %s: replied to %s with %s", self.account, post_uri, uri)
+        return uri
+
+    def _reply_at_key(self, post_uri: str) -> str | None:
+        rkey = reply_rkey(post_uri)
+        try:
+            res = self._call(
+                "com.atproto.repo.getRecord",
+                lambda: self._client.com.atproto.repo.get_record(
+                    models.ComAtprotoRepoGetRecord.Params(repo=self._did, collection=POST_COLLECTION, rkey=rkey)
+                ),
+            )
+        except PermanentError as exc:
+            if _xrpc_error(exc.__cause__) == "RecordNotFound":
+                return None
+            raise
+        reply = getattr(res.value, "reply", None)
+        if reply is None or reply.parent.uri != post_uri:
+            return None
+        return str(res.uri)
+
+    def _reply_in_thread(self, post_uri: str) -> str | None:
+        params = models.AppBskyFeedGetPostThread.Params(uri=post_uri, depth=1, parent_height=0)
         try:
             thread = self._call(
                 "app.bsky.feed.getPostThread", lambda: self._client.app.bsky.feed.get_post_thread(params)
@@ -240,22 +308,6 @@ class BlueskyAdapter:
                 return str(child.post.uri)
         return None
 
-    def deleted_posts(self, post_ids: Sequence[str]) -> set[str]:
-        """The ones of ``post_ids`` that Bluesky no longer serves (deleted by their author, or taken down)."""
-        uris = [post_id for post_id in dict.fromkeys(post_ids) if post_id.startswith("at://")]
-        found = self._get_posts(uris)
-        return {uri for uri in uris if uri not in found}
-
-    def mark_seen(self, cursor: str) -> None:
-        """Mark notifications up to ``cursor`` as read on Bluesky (cosmetic; the cursor is what counts)."""
-        state = self._decode(cursor)
-        if state is not None and state.newest is not None:
-            self._mark_seen_at(state.newest)
-
-    def close(self) -> None:
-        if self._owns_client:
-            self._client.request.close()
-
     # -------------------------------------------------------------------------------------------- reading
 
     def _scan(self, state: FetchCursor | None) -> tuple[list[_Hit], datetime | None, bool]:
@@ -264,8 +316,10 @@ class BlueskyAdapter:
         hits: dict[str, _Hit] = {}
         page_cursor: str | None = None
         gap = False
-        for page in range(MAX_PAGES):
-            params = models.AppBskyNotificationListNotifications.Params(limit=PAGE_SIZE, cursor=page_cursor)
+        for page in range(self._max_pages):
+            params = models.AppBskyNotificationListNotifications.Params(
+                limit=self._page_size, cursor=page_cursor, reasons=WANTED_REASONS
+            )
             res = self._call(
                 "app.bsky.notification.listNotifications",
                 partial(self._client.app.bsky.notification.list_notifications, params),
@@ -287,7 +341,7 @@ class BlueskyAdapter:
             if reached_floor or state is None or not res.cursor:
                 break
             page_cursor = res.cursor
-            if page == MAX_PAGES - 1:
+            if page == self._max_pages - 1:
                 gap = True
         ordered = sorted(hits.values(), key=lambda hit: (hit.at, hit.uri))
         return ordered, newest, gap
@@ -327,19 +381,6 @@ class BlueskyAdapter:
             conversation_id=record.reply.root.uri if record.reply else post.uri,
             lang=record.langs[0] if record.langs else None,
         )
-
-    def _mark_seen_at(self, at: datetime) -> None:
-        if self._seen_sent is not None and at <= self._seen_sent:
-            return
-        # The AppView counts a notification as read when seenAt is strictly after it.
-        seen_at = (at + timedelta(milliseconds=1)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        data = models.AppBskyNotificationUpdateSeen.Data(seen_at=seen_at)
-        try:
-            self._call("app.bsky.notification.updateSeen", lambda: self._client.app.bsky.notification.update_seen(data))
-        except TransientError as exc:
-            logger.debug("bluesky %s: updateSeen failed (%s); retried on the next fetch", self.account, exc)
-            return
-        self._seen_sent = at
 
     def _decode(self, since: str | None) -> FetchCursor | None:
         if since is None:

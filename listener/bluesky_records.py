@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import regex
@@ -13,6 +14,12 @@ MAX_TEXT_BYTES = 3000  # app.bsky.feed.post#text maxLength (UTF-8 bytes)
 _URL = re.compile(r"https?://[^\s<>\"'`]+")
 _URL_TRAILING = ".,;:!?)]}"
 _GRAPHEME = regex.compile(r"\X")
+# The TID syntax (atproto spec "Record Key" / "TID"): 13 base32-sortable characters of a 64-bit big-endian integer
+# whose top bit is 0, then 53 bits of microseconds since the epoch and a 10-bit clock id.
+_TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
+TID_LENGTH = 13
+TID_CLOCK_BITS = 10
+TID_TIME_SPAN = 1 << 50  # microseconds: up to September 2005
 
 
 def grapheme_len(text: str) -> int:
@@ -49,3 +56,20 @@ def check_template(template: str, public_url: str) -> None:
         raise ValueError(
             f"the longest reply it makes (ticket ref and link filled in) {exc}; shorten the template or public_url"
         ) from exc
+
+
+def reply_rkey(post_uri: str) -> str:
+    """The record key of the brand's reply to ``post_uri``: a valid TID derived from the URI alone.
+
+    app.bsky.feed.post records are keyed by TID, so the key is one: 53 bits of "microseconds" and a 10-bit clock id,
+    60 of them taken from a hash of the URI. Every daemon, before and after any crash, computes the same key, and the
+    PDS holds at most one record per key: a second reply to the same post cannot exist. The time part is kept before
+    2005, so the key never claims a time ahead of the keys the PDS mints.
+    """
+    digest = int.from_bytes(hashlib.blake2b(post_uri.encode("utf-8"), digest_size=8).digest(), "big")
+    micros = (digest >> TID_CLOCK_BITS) % TID_TIME_SPAN
+    return _tid((micros << TID_CLOCK_BITS) | (digest & ((1 << TID_CLOCK_BITS) - 1)))
+
+
+def _tid(value: int) -> str:
+    return "".join(_TID_ALPHABET[(value >> (5 * i)) & 31] for i in reversed(range(TID_LENGTH)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import re
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ from config.settings import DEFAULT_TEMPLATE, BlueskyAccount, Settings
 from listener.base import AuthFailed, Mention, MentionKind, PermanentError, RateLimited, Reply, TransientError
 from listener.bluesky import BlueskyAdapter, link_facets, make_bluesky_adapter
 from listener.bluesky_cursor import LOOKBACK, FetchCursor
-from listener.bluesky_records import MAX_GRAPHEMES, check_template, check_text, grapheme_len, link_spans
+from listener.bluesky_records import MAX_GRAPHEMES, check_template, check_text, grapheme_len, link_spans, reply_rkey
 from listener.bluesky_session import FileSessionStore, MemorySessionStore
 
 BRAND_DID = "did:plc:brandbrandbrandbrandbran"
@@ -219,9 +220,9 @@ class FakePds:
         self.overrides: dict[str, Callable[[httpx.Request], httpx.Response | None]] = {}
         self.password = "app-pass"
         self.refresh_ok = True
-        self.seen_at: list[str] = []
         self.created: list[dict[str, Any]] = []
         self.page_size_seen: list[int] = []
+        self.reasons_asked: list[list[str]] = []
 
     def add(self, n: int, reason: str, at: datetime, *, text: str = "hi", reply_to: str | None = None) -> str:
         uri = f"at://{CUSTOMER_DID}/app.bsky.feed.post/{n:013d}"
@@ -292,7 +293,13 @@ class FakePds:
         limit = int(request.url.params.get("limit", 50))
         self.page_size_seen.append(limit)
         cursor = request.url.params.get("cursor")
-        items = [n for n in self.notifications if cursor is None or n["indexedAt"] < cursor]
+        reasons = request.url.params.get_list("reasons")
+        self.reasons_asked.append(reasons)
+        items = [
+            n
+            for n in self.notifications
+            if (cursor is None or n["indexedAt"] < cursor) and (not reasons or n["reason"] in reasons)
+        ]
         page = items[:limit]
         body: dict[str, Any] = {"notifications": page}
         if len(items) > limit:
@@ -302,10 +309,6 @@ class FakePds:
     def _app_bsky_feed_getPosts(self, request: httpx.Request) -> httpx.Response:
         uris = request.url.params.get_list("uris")
         return httpx.Response(200, json={"posts": [self.posts[u] for u in uris if u in self.posts]})
-
-    def _app_bsky_notification_updateSeen(self, request: httpx.Request) -> httpx.Response:
-        self.seen_at.append(json.loads(request.content)["seenAt"])
-        return httpx.Response(200)
 
     def _app_bsky_feed_getPostThread(self, request: httpx.Request) -> httpx.Response:
         uri = request.url.params["uri"]
@@ -319,9 +322,19 @@ class FakePds:
         thread = {"$type": "app.bsky.feed.defs#threadViewPost", "post": self.posts[uri], "replies": replies}
         return httpx.Response(200, json={"thread": thread})
 
-    def _com_atproto_repo_createRecord(self, request: httpx.Request) -> httpx.Response:
+    def _com_atproto_repo_getRecord(self, request: httpx.Request) -> httpx.Response:
+        params = request.url.params
+        uri = f"at://{params['repo']}/{params['collection']}/{params['rkey']}"
+        if uri not in self.posts:
+            return _error(400, "RecordNotFound", f"Could not locate record: {uri}")
+        return httpx.Response(200, json={"uri": uri, "cid": CID, "value": self.posts[uri]["record"]})
+
+    def _com_atproto_repo_putRecord(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
-        uri = f"at://{BRAND_DID}/app.bsky.feed.post/reply{len(self.created)}"
+        uri = f"at://{body['repo']}/{body['collection']}/{body['rkey']}"
+        # Like the reference PDS: swapRecord null means the key must be free.
+        if "swapRecord" in body and body["swapRecord"] is None and uri in self.posts:
+            return _error(400, "InvalidSwap", f"Record was at {CID}")
         self.created.append({"uri": uri, "record": body["record"]})
         self.posts[uri] = {
             "uri": uri,
@@ -399,7 +412,7 @@ def test_fetch_returns_mentions_replies_and_quotes_oldest_first_without_reach(pd
         assert not reach & {str(v) for v in dataclasses.asdict(m).values()}
 
 
-def test_fetch_with_its_cursor_returns_nothing_twice_and_marks_seen(pds: FakePds, make_adapter) -> None:
+def test_fetch_with_its_cursor_returns_nothing_twice_and_leaves_read_state_alone(pds: FakePds, make_adapter) -> None:
     pds.add(1, "mention", T0)
     adapter = make_adapter()
     first = adapter.fetch(None)
@@ -410,8 +423,7 @@ def test_fetch_with_its_cursor_returns_nothing_twice_and_marks_seen(pds: FakePds
 
     assert [m.post_id for m in second.mentions] == [new]
     assert fresh.mentions == []
-    # updateSeen up to the cursor the daemon stored (the AppView's read test is seenAt > time), never past it
-    assert pds.seen_at == [_iso(T0 + timedelta(milliseconds=1)), _iso(T0 + timedelta(seconds=10, milliseconds=1))]
+    assert "app.bsky.notification.updateSeen" not in pds.counts  # the team's unread notifications stay unread
 
 
 def test_fetch_is_idempotent_per_cursor(pds: FakePds, make_adapter) -> None:
@@ -618,8 +630,9 @@ def test_send_reply_posts_a_threaded_reply_with_a_link_facet_once(pds: FakePds, 
     sent = adapter.send_reply(Reply("main", _mention(uri, kind=MentionKind.REPLY), text))
     again = make_adapter().send_reply(Reply("main", _mention(uri, kind=MentionKind.REPLY), text))
 
-    assert sent == again and len(pds.created) == 1
+    assert sent == again == f"at://{BRAND_DID}/app.bsky.feed.post/{reply_rkey(uri)}" and len(pds.created) == 1
     record = pds.created[0]["record"]
+    assert record["langs"] == ["en"]
     assert record["reply"]["root"]["uri"] == root and record["reply"]["parent"]["uri"] == uri
     (facet,) = record["facets"]
     start, end = facet["index"]["byteStart"], facet["index"]["byteEnd"]
@@ -655,11 +668,11 @@ def test_a_create_that_times_out_is_not_retried_in_call(pds: FakePds, make_adapt
     def timeout(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("timed out", request=request)
 
-    pds.overrides["com.atproto.repo.createRecord"] = timeout
+    pds.overrides["com.atproto.repo.putRecord"] = timeout
 
     with pytest.raises(TransientError):
         make_adapter().send_reply(Reply("main", _mention(uri), "hi"))
-    assert pds.counts["com.atproto.repo.createRecord"] == 1
+    assert pds.counts["com.atproto.repo.putRecord"] == 1
 
 
 def test_find_reply_is_none_without_a_reply_and_for_a_missing_post(pds: FakePds, make_adapter) -> None:
@@ -668,3 +681,60 @@ def test_find_reply_is_none_without_a_reply_and_for_a_missing_post(pds: FakePds,
 
     assert adapter.find_reply(_mention(uri)) is None
     assert adapter.find_reply(_mention(f"at://{CUSTOMER_DID}/app.bsky.feed.post/gone")) is None
+
+
+def test_fetch_asks_only_for_mentions_replies_and_quotes(pds: FakePds, make_adapter) -> None:
+    pds.add(1, "mention", T0)
+    for n in range(7):
+        pds.notify(f"at://x/app.bsky.feed.like/{n}", "like", T0 + timedelta(seconds=1 + n))
+
+    make_adapter().fetch(None)
+
+    assert pds.reasons_asked == [["mention", "quote", "reply"]]
+
+
+def test_send_reply_to_a_thread_that_allows_no_replies_is_permanent_and_posts_nothing(
+    pds: FakePds, make_adapter
+) -> None:
+    uri = pds.add(1, "mention", T0)
+    pds.posts[uri]["viewer"] = {"replyDisabled": True}
+
+    with pytest.raises(PermanentError, match="the thread's author allows no replies"):
+        make_adapter().send_reply(Reply("main", _mention(uri), "hi"))
+    assert "com.atproto.repo.putRecord" not in pds.counts
+
+
+def test_a_second_send_whose_key_is_taken_returns_the_first_reply(pds: FakePds, make_adapter) -> None:
+    uri = pds.add(1, "mention", T0)
+    first = make_adapter().send_reply(Reply("main", _mention(uri), "hi"))
+
+    again = make_adapter().send_reply(Reply("main", _mention(uri), "hi"))  # a restart that never learnt of it
+
+    assert again == first and len(pds.created) == 1
+    assert pds.counts["com.atproto.repo.putRecord"] == 2  # the second put was refused (InvalidSwap) ...
+    assert pds.counts["com.atproto.repo.getRecord"] == 1  # ... and the repo, not the lagging thread view, named it
+    assert "app.bsky.feed.getPostThread" not in pds.counts
+
+
+def test_reply_langs_are_bcp47_tags_one_to_three() -> None:
+    assert BlueskyAccount(handle="b.test").reply_langs == ["en"]
+    assert BlueskyAccount(handle="b.test", reply_langs=["pt-BR", "es-419"]).reply_langs == ["pt-BR", "es-419"]
+    for bad in ([], ["english"], ["en_US"], ["en-"], ["ü"], ["en", "de", "fr", "it"]):
+        with pytest.raises(ValueError, match="reply_langs"):
+            BlueskyAccount(handle="b.test", reply_langs=bad)
+
+
+_TID = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")  # the atproto TID syntax
+
+
+def test_reply_rkey_is_a_valid_tid_derived_from_the_post_alone() -> None:
+    uris = [f"at://{CUSTOMER_DID}/app.bsky.feed.post/{n:013d}" for n in range(2000)]
+
+    keys = [reply_rkey(uri) for uri in uris]
+
+    assert all(_TID.match(key) for key in keys)
+    assert keys == [reply_rkey(uri) for uri in uris]  # every daemon, every restart: the same key
+    assert len(set(keys)) == len(keys)
+    alphabet = "234567abcdefghijklmnopqrstuvwxyz"
+    micros = [sum(alphabet.index(c) << (5 * i) for i, c in enumerate(reversed(key))) >> 10 for key in keys]
+    assert max(micros) < datetime(2006, 1, 1, tzinfo=UTC).timestamp() * 1e6  # never ahead of the PDS's own keys

@@ -156,3 +156,23 @@ def test_a_post_deleted_by_its_author_is_blanked_by_the_sweep(
         tickets = {t.post_id: t for t in session.exec(select(Ticket)).all()}
     assert tickets[gone.uri].deleted_at_source and "555-0100" not in tickets[gone.uri].body
     assert not tickets[kept.uri].deleted_at_source and "refund" in tickets[kept.uri].body
+
+
+def test_a_complaint_in_a_thread_that_allows_no_replies_is_ticketed_and_its_reply_fails_with_the_reason(
+    bluesky_peer: BlueskyPeer, brand: tuple[Account, str], daemon: Daemon, bluesky_accounts: BlueskyAccounts
+) -> None:
+    account, _ = brand
+    customer = bluesky_accounts.customer
+    complaint = bluesky_peer.post(customer, "", mention=account, after=" my order never arrived, still waiting")
+    bluesky_peer.forbid_replies(customer, complaint)
+    bluesky_peer.wait_for(lambda: bluesky_peer.replies_disabled(account, complaint.uri), "the threadgate")
+
+    ledger = poll_until(bluesky_peer, daemon, complaint.uri)
+    sent = daemon.send_replies()
+
+    assert ledger[complaint.uri].outcome == "ticketed" and sent == 0
+    with transaction(daemon.sessions) as session:
+        outbox = session.exec(select(Outbox)).one()
+    assert outbox.state == ReplyState.FAILED and outbox.remote_id is None
+    assert "the thread's author allows no replies" in (outbox.last_error or "")
+    assert bluesky_peer.replies_in_repo(account, complaint.uri) == []

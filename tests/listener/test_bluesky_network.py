@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from config.settings import BlueskyAccount
-from listener.base import MENTION_FIELDS, Batch, MentionKind, Reply
+from listener.base import MENTION_FIELDS, Batch, MentionKind, PermanentError, Reply
 from listener.bluesky import BlueskyAdapter
 from listener.bluesky_session import FileSessionStore, MemorySessionStore, SessionStore
 from tests.peers.bluesky import Account, BlueskyAccounts, BlueskyPeer, CountingTransport
@@ -49,12 +49,20 @@ def make_adapter(bluesky_peer: BlueskyPeer) -> Iterator[MakeAdapter]:
     made: list[BlueskyAdapter] = []
 
     def make(
-        brand: Brand, *, store: SessionStore | None = None, transport: CountingTransport | None = None
+        brand: Brand,
+        *,
+        store: SessionStore | None = None,
+        transport: CountingTransport | None = None,
+        reply_langs: list[str] | None = None,
+        **pages: int,
     ) -> BlueskyAdapter:
         settings = BlueskyAccount(
-            handle=brand.account.handle, app_password=SecretStr(brand.app_password), service_url=bluesky_peer.pds_url
+            handle=brand.account.handle,
+            app_password=SecretStr(brand.app_password),
+            service_url=bluesky_peer.pds_url,
+            reply_langs=reply_langs or ["en"],
         )
-        adapter = BlueskyAdapter("main", settings, session_store=store, transport=transport)
+        adapter = BlueskyAdapter("main", settings, session_store=store, transport=transport, **pages)
         made.append(adapter)
         return adapter
 
@@ -150,7 +158,7 @@ def test_find_reply_finds_the_sent_reply_and_a_second_send_posts_nothing(
 
     assert bluesky_peer.wait_for(lambda: restarted.find_reply(mention), "find_reply") == reply_uri
     assert restarted.send_reply(Reply("main", mention, REPLY_TEXT)) == reply_uri
-    assert len(brand_replies(bluesky_peer, customer, brand.account, post.uri)) == 1
+    assert len(bluesky_peer.replies_in_repo(brand.account, post.uri)) == 1
 
 
 def test_a_follow_up_in_the_thread_points_to_the_thread(
@@ -200,22 +208,55 @@ def test_a_fresh_adapter_with_the_stored_cursor_and_session_returns_nothing_hand
     assert again.mentions == []
     assert first_transport.counts["com.atproto.server.createSession"] == 1
     assert "com.atproto.server.createSession" not in transport.counts  # the stored session was reused
-    assert transport.counts["app.bsky.notification.updateSeen"] == 1  # read state follows the stored cursor
+    assert "app.bsky.notification.updateSeen" not in transport.counts  # the read state is the team's
 
 
-def test_read_state_is_not_the_cursor(
+def test_polls_leave_the_brand_teams_unread_notifications_unread(
     bluesky_peer: BlueskyPeer, brand: Brand, customer: Account, make_adapter: MakeAdapter
 ) -> None:
     adapter = make_adapter(brand)
-    post = bluesky_peer.post(customer, "", mention=brand.account, after=" still waiting")
-    batch = fetch_until(bluesky_peer, adapter, None, post.uri)
-    adapter.mark_seen(batch.cursor)
-    bluesky_peer.wait_for(
-        lambda: all(n["isRead"] for n in bluesky_peer.notifications(brand.account)), "notifications marked read"
-    )
+    first = bluesky_peer.post(customer, "", mention=brand.account, after=" still waiting")
+    batch = fetch_until(bluesky_peer, adapter, None, first.uri)
+    second = bluesky_peer.post(customer, "", mention=brand.account, after=" hello? anyone?")
+    bluesky_peer.wait_for(lambda: bluesky_peer.unread_count(brand.account) == 2, "two unread notifications")
 
-    # A crash before the cursor was stored: the same since still returns the post, though Bluesky calls it read.
-    assert [m.post_id for m in make_adapter(brand).fetch(None).mentions] == [post.uri]
+    batch = fetch_until(bluesky_peer, adapter, batch.cursor, second.uri)
+    again = make_adapter(brand).fetch(batch.cursor)  # a restart with the stored cursor
+
+    assert again.mentions == []
+    assert bluesky_peer.unread_count(brand.account) == 2
+
+
+def test_a_burst_of_likes_follows_and_reposts_pages_nothing_and_is_no_gap(
+    bluesky_peer: BlueskyPeer,
+    brand: Brand,
+    customer: Account,
+    bluesky_accounts: BlueskyAccounts,
+    make_adapter: MakeAdapter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    transport = CountingTransport()
+    # Small pages, so a burst of a dozen notifications stands for a busy brand's thousands.
+    adapter = make_adapter(brand, transport=transport, page_size=5, max_pages=2)
+    announcements = [bluesky_peer.post(brand.account, f"News #{n}") for n in range(3)]
+    earlier = bluesky_peer.post(customer, "", mention=brand.account, after=" where is my order?")
+    cursor = fetch_until(bluesky_peer, adapter, None, earlier.uri).cursor
+    fan = bluesky_accounts.brand  # a second account, so the burst has two authors
+    for post in announcements:
+        bluesky_peer.like(customer, post)
+        bluesky_peer.repost(customer, post)
+        bluesky_peer.like(fan, post)
+    bluesky_peer.follow(customer, brand.account)
+    bluesky_peer.follow(fan, brand.account)
+    mention = bluesky_peer.post(customer, "", mention=brand.account, after=" it never came")
+    bluesky_peer.wait_for(lambda: len(bluesky_peer.notifications(brand.account)) == 13, "the burst indexed")
+    transport.counts.clear()
+
+    batch = adapter.fetch(cursor)
+
+    assert [m.post_id for m in batch.mentions] == [mention.uri]
+    assert not batch.gap and "older ones skipped" not in caplog.text
+    assert transport.counts["app.bsky.notification.listNotifications"] == 1
 
 
 def test_deleted_posts_detects_a_post_its_author_deleted(
@@ -263,3 +304,68 @@ def test_a_revoked_session_logs_in_again_with_the_app_password(
 
     assert transport.counts["com.atproto.server.createSession"] == 1
     assert store.get() not in (old, None)
+
+
+def test_a_reply_is_found_at_once_and_a_resend_after_a_crash_posts_nothing(
+    bluesky_peer: BlueskyPeer, brand: Brand, customer: Account, make_adapter: MakeAdapter
+) -> None:
+    posts = [bluesky_peer.post(customer, f"#{n} ", mention=brand.account, after=" refund?") for n in range(3)]
+    mentions = fetch_until(bluesky_peer, make_adapter(brand), None, *(p.uri for p in posts)).mentions
+
+    for mention in mentions:
+        sent = make_adapter(brand).send_reply(Reply("main", mention, REPLY_TEXT))
+        # The crash: the daemon that sent it is gone. Another asks at once, before the AppView has indexed the reply,
+        # and a resend after that answer must not make a second reply.
+        assert make_adapter(brand).find_reply(mention) == sent
+        assert make_adapter(brand).send_reply(Reply("main", mention, REPLY_TEXT)) == sent
+
+    for post in posts:
+        assert len(bluesky_peer.replies_in_repo(brand.account, post.uri)) == 1
+        (seen,) = bluesky_peer.wait_for(
+            lambda uri=post.uri: brand_replies(bluesky_peer, customer, brand.account, uri), "reply"
+        )
+        notes = bluesky_peer.wait_for(
+            lambda uri=seen["uri"]: [n for n in bluesky_peer.notifications(customer) if n["uri"] == uri], "notification"
+        )
+        assert notes[0]["reason"] == "reply"
+
+
+def test_a_thread_whose_author_allows_no_replies_gets_none(
+    bluesky_peer: BlueskyPeer, brand: Brand, customer: Account, make_adapter: MakeAdapter
+) -> None:
+    adapter = make_adapter(brand)
+    post = bluesky_peer.post(customer, "", mention=brand.account, after=" your app ate my data")
+    mention = fetch_until(bluesky_peer, adapter, None, post.uri).mentions[0]
+    bluesky_peer.forbid_replies(customer, post)
+    bluesky_peer.wait_for(lambda: bluesky_peer.replies_disabled(brand.account, post.uri), "the threadgate")
+
+    with pytest.raises(PermanentError, match="allows no replies"):
+        adapter.send_reply(Reply("main", mention, REPLY_TEXT))
+
+    assert bluesky_peer.replies_in_repo(brand.account, post.uri) == []
+
+
+def test_the_reply_carries_the_configured_languages(
+    bluesky_peer: BlueskyPeer, brand: Brand, customer: Account, make_adapter: MakeAdapter
+) -> None:
+    adapter = make_adapter(brand, reply_langs=["pt-BR", "en"])
+    post = bluesky_peer.post(customer, "", mention=brand.account, after=" meu pedido não chegou", langs=["pt"])
+    mention = fetch_until(bluesky_peer, adapter, None, post.uri).mentions[0]
+
+    adapter.send_reply(Reply("main", mention, REPLY_TEXT))
+
+    (record,) = bluesky_peer.replies_in_repo(brand.account, post.uri)
+    assert record["value"]["langs"] == ["pt-BR", "en"]
+    (seen,) = bluesky_peer.wait_for(lambda: brand_replies(bluesky_peer, customer, brand.account, post.uri), "reply")
+    assert seen["record"]["langs"] == ["pt-BR", "en"]  # the AppView serves it as written
+
+
+def test_find_reply_also_finds_a_reply_posted_without_the_derived_key(
+    bluesky_peer: BlueskyPeer, brand: Brand, customer: Account, make_adapter: MakeAdapter
+) -> None:
+    post = bluesky_peer.post(customer, "", mention=brand.account, after=" my invoice is wrong")
+    mention = fetch_until(bluesky_peer, make_adapter(brand), None, post.uri).mentions[0]
+    # A reply from before keys were derived, or one a person wrote in the app: the thread view still shows it.
+    by_hand = bluesky_peer.post(brand.account, "We are on it", reply_to=post.uri)
+
+    assert bluesky_peer.wait_for(lambda: make_adapter(brand).find_reply(mention), "find_reply") == by_hand.uri

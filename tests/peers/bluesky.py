@@ -140,6 +140,48 @@ class BlueskyPeer:
         )
         return PostRef(data["uri"], data["cid"])
 
+    def like(self, actor: Account, subject: PostRef) -> None:
+        self._create(actor, "app.bsky.feed.like", {"subject": {"uri": subject.uri, "cid": subject.cid}})
+
+    def repost(self, actor: Account, subject: PostRef) -> None:
+        self._create(actor, "app.bsky.feed.repost", {"subject": {"uri": subject.uri, "cid": subject.cid}})
+
+    def follow(self, actor: Account, subject: Account) -> None:
+        self._create(actor, "app.bsky.graph.follow", {"subject": subject.did})
+
+    def forbid_replies(self, author: Account, post: PostRef) -> None:
+        """A threadgate on ``post`` that lets nobody reply (``allow: []``); its record key must be the post's."""
+        rkey = post.uri.rsplit("/", 1)[-1]
+        self._create(author, "app.bsky.feed.threadgate", {"post": post.uri, "allow": []}, rkey=rkey)
+
+    def replies_disabled(self, viewer: Account, uri: str) -> bool:
+        """Whether the AppView tells ``viewer`` it may not reply to ``uri`` (False until the post is indexed)."""
+        try:
+            return bool(self.get_post(viewer, uri).get("viewer", {}).get("replyDisabled"))
+        except LookupError:
+            return False
+
+    def records(self, account: Account, collection: str = "app.bsky.feed.post") -> list[dict[str, Any]]:
+        """Every record in ``account``'s repo collection, read from the PDS (no AppView, so no indexing lag)."""
+        found: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            params = {"repo": account.did, "collection": collection, "limit": 100}
+            data = self._get("com.atproto.repo.listRecords", None, params | ({"cursor": cursor} if cursor else {}))
+            found += data["records"]
+            cursor = data.get("cursor")
+            if not cursor or not data["records"]:
+                return found
+
+    def replies_in_repo(self, author: Account, parent_uri: str) -> list[dict[str, Any]]:
+        """The posts in ``author``'s repo that reply directly to ``parent_uri`` (from the PDS, never lagging)."""
+        return [
+            r for r in self.records(author) if r["value"].get("reply", {}).get("parent", {}).get("uri") == parent_uri
+        ]
+
+    def unread_count(self, viewer: Account) -> int:
+        return int(self._get("app.bsky.notification.getUnreadCount", viewer, {})["count"])
+
     def delete(self, author: Account, uri: str) -> None:
         self._post(
             "com.atproto.repo.deleteRecord",
@@ -160,6 +202,14 @@ class BlueskyPeer:
         return self._get("app.bsky.notification.listNotifications", viewer, {"limit": 100})["notifications"]
 
     # plumbing
+
+    def _create(self, author: Account, collection: str, fields: dict[str, Any], rkey: str | None = None) -> PostRef:
+        record = {"$type": collection, "createdAt": _iso(datetime.now(UTC)), **fields}
+        body: dict[str, Any] = {"repo": author.did, "collection": collection, "record": record}
+        if rkey is not None:
+            body["rkey"] = rkey
+        data = self._post("com.atproto.repo.createRecord", author, body)
+        return PostRef(data["uri"], data["cid"])
 
     @staticmethod
     def wait_for(fn: Callable[[], T], what: str, timeout: float = 20.0, step: float = 0.05) -> T:
