@@ -1,4 +1,4 @@
-"""The composition root: settings -> engine -> classifier -> adapters -> scheduler -> web. build() starts nothing."""
+"""The composition root: settings -> engine -> classifier -> adapters -> helpdesks -> web. build() starts nothing."""
 
 from __future__ import annotations
 
@@ -6,37 +6,30 @@ import contextlib
 import logging
 import secrets
 import signal
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
-from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from config.settings import Settings
-from fairdesk.jobs import JobBoard, WakeableLoop
+from fairdesk.daemon import Classify, Daemon
+from helpdesk.base import Helpdesk
+from helpdesk.registry import build_helpdesks
 from listener.base import Adapter
-from listener.deletions import ChecksDeletions, sweep_deleted
-from listener.poll import PollResult, poll_once
 from listener.registry import build_adapters
-from listener.replies import ReplyPolicy, send_due_replies
 from listener.sample import SampleAdapter
 from ticketing.db import SessionFactory, insert_if_absent, make_engine, migrate, session_factory, transaction
-from ticketing.leases import HEARTBEAT_SECONDS, daemon_id, release_all, renew
+from ticketing.deliveries import bind_helpdesks
+from ticketing.leases import daemon_id
 from ticketing.mail import MailConfig
-from ticketing.models import LedgerEntry, Setting, utcnow
-from ticketing.priority import Verdict
+from ticketing.models import LedgerEntry, Setting
 from ticketing.web import WebContext, create_app
 
 logger = logging.getLogger(__name__)
 
-Classify = Callable[[Sequence[str]], Sequence[Verdict]]
 SECRET_KEY_SETTING = "web_secret_key"
-DELETION_SWEEP_SECONDS = 15 * 60
-DEFAULT_POLL_SECONDS = 60.0
 
 
 def load_default_classifier(settings: Settings) -> Classify:
@@ -44,105 +37,6 @@ def load_default_classifier(settings: Settings) -> Classify:
 
     classifier = load_classifier(settings.nlp.model_path, threshold=settings.nlp.threshold)
     return classifier.classify_many
-
-
-@dataclass
-class Daemon:
-    settings: Settings
-    engine: Engine
-    sessions: SessionFactory
-    classify: Classify
-    adapters: dict[tuple[str, str], Adapter]
-    owner: str
-    web_app: Any = None
-    scheduler: BackgroundScheduler | None = None
-    board: JobBoard = field(default_factory=JobBoard)
-    reply_loop: WakeableLoop | None = None
-
-    @property
-    def reply_policy(self) -> ReplyPolicy:
-        r = self.settings.reply
-        return ReplyPolicy(r.template, self.settings.public_url, r.max_attempts, r.backoff_seconds)
-
-    def poll_seconds(self) -> dict[tuple[str, str], float]:
-        intervals = {(p, n): float(a.poll_seconds) for p, n, a in self.settings.accounts()}
-        return {key: intervals.get(key, DEFAULT_POLL_SECONDS) for key in self.adapters}
-
-    def poll(self, platform: str, account: str) -> PollResult:
-        result = poll_once(
-            self.adapters[(platform, account)], classify=self.classify, sessions=self.sessions, owner=self.owner
-        )
-        if result.replies_queued and self.reply_loop is not None:
-            self.reply_loop.wake()  # the reply leaves now, not at the next tick
-        return result
-
-    def poll_all(self) -> list[PollResult]:
-        return [self.poll(*key) for key in self.adapters]
-
-    def sweep_deleted(self) -> int:
-        return sum(sweep_deleted(adapter, sessions=self.sessions) for adapter in self.adapters.values())
-
-    def send_replies(self) -> int:
-        return send_due_replies(self.adapters, sessions=self.sessions, policy=self.reply_policy, owner=self.owner)
-
-    def heartbeat(self) -> None:
-        """Renew every lease and claim this daemon holds, so that they outlive it only briefly."""
-        with transaction(self.sessions) as session:
-            renew(session, self.owner, utcnow())
-
-    def jobs(self) -> dict[str, Callable[[], object]]:
-        """Every job this daemon runs, by the name /healthz reports it under."""
-        jobs: dict[str, Callable[[], object]] = {
-            f"poll {p}/{n}": (lambda p=p, n=n: self.poll(p, n))
-            for p, n in self.adapters  # type: ignore[misc]
-        }
-        jobs["replies"] = self.send_replies
-        jobs["heartbeat"] = self.heartbeat
-        for (platform, name), adapter in self.adapters.items():
-            if isinstance(adapter, ChecksDeletions):
-                jobs[f"deletion sweep {platform}/{name}"] = lambda a=adapter: sweep_deleted(a, sessions=self.sessions)
-        return jobs
-
-    def run_job(self, name: str) -> object:
-        """Run one job through the boundary that records its outcome; one bad pass never stops the next."""
-        return self.board.run(name, self.jobs()[name])
-
-    def start_scheduler(self) -> BackgroundScheduler:
-        scheduler = BackgroundScheduler(timezone="UTC")
-        deletion_seconds = {
-            f"deletion sweep {p}/{n}": getattr(a, "deletion_check_seconds", DELETION_SWEEP_SECONDS)
-            for (p, n), a in self.adapters.items()
-        }
-        intervals = {f"poll {p}/{n}": s for (p, n), s in self.poll_seconds().items()}
-        now = datetime.now(UTC)
-        for name in self.jobs():
-            if name == "replies":
-                continue  # its own loop, woken by intake
-            seconds = intervals.get(name) or deletion_seconds.get(name) or HEARTBEAT_SECONDS
-            # Polls and the heartbeat start at once; sweeps first run one interval after start.
-            first = {"next_run_time": now} if name in intervals or name == "heartbeat" else {}
-            scheduler.add_job(
-                self.run_job, "interval", seconds=seconds, id=name, args=[name], max_instances=1, coalesce=True, **first
-            )
-        self.reply_loop = WakeableLoop("replies", lambda: self.run_job("replies"), self.settings.reply.interval_seconds)
-        self.reply_loop.start()
-        scheduler.start()
-        self.scheduler = scheduler
-        return scheduler
-
-    def close(self) -> None:
-        if self.scheduler is not None and self.scheduler.running:
-            self.scheduler.shutdown(wait=True)
-        if self.reply_loop is not None:
-            self.reply_loop.stop()
-        try:
-            with transaction(self.sessions) as session:
-                release_all(session, self.owner)
-        except Exception as exc:  # the database may be what is failing; the leases then run out on their own
-            logger.warning("could not release this daemon's leases: %s", exc)
-        for adapter in self.adapters.values():
-            adapter.close()
-        self.engine.dispose()
 
 
 def _secret_key(settings: Settings, sessions: SessionFactory) -> str:
@@ -193,21 +87,34 @@ def _sample_views(
     return replies, posts
 
 
+def _binding(sessions: SessionFactory, helpdesks: tuple[str, ...]) -> SessionFactory:
+    """Sessions that know which helpdesks new tickets are filed in (see ticketing.deliveries)."""
+
+    def factory() -> Session:
+        return bind_helpdesks(sessions(), helpdesks)
+
+    return factory
+
+
 def build(
     settings: Settings,
     *,
     adapters: dict[tuple[str, str], Adapter] | None = None,
     classify: Classify | None = None,
     engine: Engine | None = None,
+    helpdesks: dict[str, Helpdesk] | None = None,
 ) -> Daemon:
     """Wire everything from settings without starting anything; tests pass fakes for any part."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = engine or make_engine(settings.resolved_database_url)
-    migrate(engine)
+    migrate(engine, wait_seconds=settings.database_wait_seconds)
     sessions = session_factory(engine)
     adapters = build_adapters(settings) if adapters is None else adapters
     classify = classify or load_default_classifier(settings)
-    daemon = Daemon(settings, engine, sessions, classify, adapters, daemon_id())
+    helpdesks = build_helpdesks(settings) if helpdesks is None else helpdesks
+    names = tuple(helpdesks)
+    sessions = _binding(sessions, names)
+    daemon = Daemon(settings, engine, sessions, classify, adapters, daemon_id(), helpdesks)
     views = _sample_views(adapters, sessions)
     daemon.web_app = create_app(
         WebContext(

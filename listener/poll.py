@@ -83,10 +83,10 @@ def _record(
         for mention, verdict in zip(batch.mentions, verdicts, strict=True):
             outcome = record_mention(session=session, mention=mention, verdict=verdict)
             result.fetched += 1
+            result.replies_queued += int(outcome.reply_queued)  # also a keyword hit now known to be a mention
             if outcome.new:
                 result.new += 1
                 result.outcomes[outcome.outcome] += 1
-                result.replies_queued += int(outcome.reply_queued)
         was_unhealthy = not state.healthy
         state.cursor = batch.cursor
         state.last_success_at = utcnow()

@@ -32,8 +32,7 @@ def test_a_reply_leaves_within_a_second_of_the_poll_that_found_its_post(
     try:
         assert _wait_for(lambda: bool(fake_adapter.posted)), "the reply waited for the reply job's next tick"
     finally:
-        daemon.scheduler.shutdown(wait=True)  # type: ignore[union-attr]
-        daemon.reply_loop.stop()  # type: ignore[union-attr]
+        daemon.stop_jobs()
     with transaction(daemon.sessions) as session:
         fetched = session.exec(select(LedgerEntry.fetched_at)).one()
         sent = session.exec(select(Outbox.sent_at)).one()

@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 
 from listener.base import FoundBy, Mention, MentionKind
 from ticketing.categories import category_for
+from ticketing.deliveries import queue_deliveries
 from ticketing.models import (
     Channel,
     EntryKind,
@@ -235,6 +236,7 @@ def open_social_ticket(*, session: Session, mention: Mention, verdict: Verdict) 
     )
     session.add(ticket)
     session.flush()
+    queue_deliveries(session, ticket)
     logger.info("ticket %s opened from %s post %s", ticket.ref, mention.platform, mention.post_id)
     return ticket
 

@@ -247,3 +247,34 @@ class MailOutbox(SQLModel, table=True):
     message_id: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"  # recorded with the ticket; not yet filed (or waiting for a retry)
+    UNCERTAIN = "uncertain"  # a try failed in a way that may still have filed it: ask the helpdesk before retrying
+    FILED = "filed"  # the helpdesk has the ticket (remote_id); later events are forwarded from the timeline
+    FAILED = "failed"  # the helpdesk refused it for good; last_error holds its reason
+
+
+class HelpdeskDelivery(SQLModel, table=True):
+    """One fairdesk ticket in one configured helpdesk: written in the transaction that opens the ticket, claimed and
+    filed once by the delivery job; then the ticket's timeline entries are forwarded up to ``forwarded_entry_id``."""
+
+    __table_args__ = (UniqueConstraint("ticket_id", "helpdesk", name="uq_delivery_ticket_helpdesk"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    helpdesk: str = Field(max_length=64, index=True)
+    state: str = Field(default=DeliveryState.PENDING, index=True, max_length=16)
+    remote_id: str | None = Field(default=None, max_length=128)
+    remote_status: str | None = Field(default=None, max_length=64)  # the helpdesk's own word, as last read
+    forwarded_entry_id: int = 0  # timeline entries up to this id have been sent to the helpdesk
+    forwarding_entry_id: int | None = None  # an entry being sent; set: a crash may have sent it
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, index=True)
+    claimed_by: str | None = Field(default=None, max_length=128)
+    claimed_until: datetime | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+    filed_at: datetime | None = None
+    synced_at: datetime | None = None

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from ticketing.categories import category_for
+from ticketing.deliveries import queue_deliveries
 from ticketing.intake import storable, subject_for
 from ticketing.models import (
     Agent,
@@ -105,6 +106,7 @@ def open_web_ticket(
     )
     session.add(ticket)
     session.flush()
+    queue_deliveries(session, ticket)
     return ticket, token
 
 

@@ -1,0 +1,163 @@
+"""Settings of the helpdesks fairdesk files into: `[helpdesk.NAME]` tables, one model per `kind`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+FAIRDESK_STATUSES = ("new", "open", "pending", "solved", "closed")
+DEFAULT_RT_PRIORITIES = {1: 90, 2: 70, 3: 50, 4: 30}
+DEFAULT_RT_STATUSES = {
+    "new": "new",
+    "open": "open",
+    "stalled": "pending",
+    "resolved": "solved",
+    "rejected": "closed",
+    "deleted": "closed",
+}
+WEBHOOK_EVENTS = ("ticket.created", "ticket.details_added", "ticket.status_changed")
+
+
+class _Helpdesk(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    timeout_seconds: float = Field(10.0, gt=0, le=120, description="Seconds to wait for the helpdesk per request.")
+    retry_seconds: float = Field(
+        15.0, gt=0, le=600, description="First retry delay after a failed delivery; it doubles per try, capped at 1 h."
+    )
+
+
+def _secret_set(value: SecretStr) -> SecretStr:
+    from config.settings import PLACEHOLDER_SECRETS
+
+    if value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS | {""}:
+        raise ValueError("is a placeholder; put the real secret in the environment variable instead")
+    return value
+
+
+def _priority_map(value: dict[int, int]) -> dict[int, int]:
+    missing = sorted({1, 2, 3, 4} - set(value))
+    if missing or set(value) - {1, 2, 3, 4}:
+        raise ValueError(f"needs exactly the keys 1, 2, 3 and 4 (fairdesk's priorities); missing {missing}")
+    return value
+
+
+def _status_map(value: dict[str, str]) -> dict[str, str]:
+    wrong = {k: v for k, v in value.items() if v not in FAIRDESK_STATUSES}
+    if wrong:
+        raise ValueError(f"maps to unknown fairdesk statuses {wrong}; use {', '.join(FAIRDESK_STATUSES)}")
+    return {k.lower(): v for k, v in value.items()}
+
+
+class RtHelpdesk(_Helpdesk):
+    kind: Literal["rt"] = Field(description="Request Tracker 5, through its REST2 API.")
+    url: str = Field(description="RT's base URL, e.g. https://rt.example.com (fairdesk adds /REST/2.0).")
+    queue: str = Field(description="The RT queue tickets are filed in: the one your email and phone tickets use.")
+    token: SecretStr = Field(
+        description="An RT auth token of the user fairdesk files as (FAIRDESK_HELPDESK__NAME__TOKEN)."
+    )
+    reference_field: str | None = Field(
+        None,
+        description="A ticket custom field to hold the fairdesk reference (e.g. External ID). Unset: the subject "
+        "carries it ([FD-000123]), which TicketSQL finds in any RT.",
+    )
+    priority_map: dict[int, int] = Field(
+        default_factory=lambda: dict(DEFAULT_RT_PRIORITIES),
+        description="fairdesk priority (1 most urgent .. 4) to RT Priority, e.g. {1 = 90, 2 = 70, 3 = 50, 4 = 30}.",
+    )
+    status_map: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_RT_STATUSES),
+        description="RT status to the status the customer's page shows (new, open, pending, solved, closed).",
+    )
+    sync_seconds: float = Field(30.0, ge=1, le=3600, description="Seconds between reads of filed tickets' status.")
+
+    _token = field_validator("token")(_secret_set)
+    _priorities = field_validator("priority_map")(_priority_map)
+    _statuses = field_validator("status_map")(_status_map)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/").removesuffix("/REST/2.0")
+
+
+class EmailHelpdesk(_Helpdesk):
+    kind: Literal["email"] = Field(description="Any helpdesk, through its email intake address.")
+    to: str = Field(description="The helpdesk's intake address, e.g. support@example.com.")
+    from_address: str = Field(description="The sender of filed tickets, e.g. fairdesk@example.com.")
+    smtp_host: str | None = Field(None, description="SMTP server. Unset: the [mail] section's.")
+    smtp_port: int | None = Field(None, ge=1, le=65535, description="SMTP port. Unset: the [mail] section's.")
+    smtp_security: Literal["starttls", "tls", "none"] | None = Field(
+        None, description="starttls, tls or none. Unset: the [mail] section's."
+    )
+    smtp_username: str | None = Field(None, description="SMTP login. Unset: the [mail] section's.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password. Unset: the [mail] section's.")
+
+    @field_validator("to", "from_address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if "@" not in value or any(c in value for c in " \r\n<>,"):
+            raise ValueError("must be one plain email address such as support@example.com")
+        return value
+
+
+class WebhookHelpdesk(_Helpdesk):
+    kind: Literal["webhook"] = Field(description="A signed JSON POST per ticket event (Standard Webhooks).")
+    url: str = Field(description="Where events are POSTed.")
+    secret: SecretStr = Field(
+        description="Signing secret in the whsec_<base64> form (FAIRDESK_HELPDESK__NAME__SECRET); the receiver "
+        "verifies webhook-signature with it."
+    )
+    events: list[Literal["ticket.created", "ticket.details_added", "ticket.status_changed"]] = Field(
+        default_factory=lambda: list(WEBHOOK_EVENTS), description="Which events to send."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _whsec(cls, value: SecretStr) -> SecretStr:
+        raw = value.get_secret_value()
+        if not raw.startswith("whsec_"):
+            raise ValueError("must be in the whsec_<base64> form of the Standard Webhooks specification")
+        try:
+            key = base64.b64decode(raw.removeprefix("whsec_") + "==", validate=False)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError("is not valid base64 after whsec_") from exc
+        if len(key) < 24:
+            raise ValueError("is too short: use at least 24 random bytes (e.g. whsec_ + `openssl rand -base64 32`)")
+        return value
+
+
+HelpdeskSettings = Annotated[RtHelpdesk | EmailHelpdesk | WebhookHelpdesk, Field(discriminator="kind")]
+NOTIFY_ONLY = ("webhook",)  # kinds that only notify; every other kind can be a ticket's home
+
+
+def check_homes(helpdesks: dict[str, BaseModel]) -> None:
+    """At most one helpdesk is where tickets live; webhooks only notify. Raises ValueError naming the fix."""
+    homes = [name for name, h in helpdesks.items() if getattr(h, "kind", None) not in NOTIFY_ONLY]
+    if len(homes) > 1:
+        raise ValueError(
+            f"{' and '.join(homes)} are both ticket homes; file into one helpdesk (plus any number of webhooks)"
+        )
+
+
+__all__ = [
+    "FAIRDESK_STATUSES",
+    "NOTIFY_ONLY",
+    "EmailHelpdesk",
+    "HelpdeskSettings",
+    "RtHelpdesk",
+    "WebhookHelpdesk",
+    "check_homes",
+]
