@@ -15,7 +15,7 @@ from fairdesk.app import Daemon, build
 from tests.support import FakeAdapter, fake_classify
 from ticketing.db import make_engine, migrate
 
-pytest_plugins = ["tests.fakes.fixtures", "tests.peers.bluesky"]
+pytest_plugins = ["tests.fakes.fixtures", "tests.peers.bluesky", "tests.peers.rt", "tests.peers.webhook"]
 
 KEEP_ENV = ("FAIRDESK_TEST_POSTGRES_URL", "FAIRDESK_CACHE", "FAIRDESK_BLUESKY_PDS", "FAIRDESK_BLUESKY_KEEP")
 POSTGRES_URL = os.environ.get("FAIRDESK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
