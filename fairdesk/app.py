@@ -126,6 +126,7 @@ def build(
             accounts=list(adapters),
             poll_seconds=daemon.poll_seconds(),
             jobs=daemon.board.snapshot,
+            helpdesks=names,
             sample_replies=views[0] if views else None,
             sample_posts=views[1] if views else None,
             mail=_mail_config(settings),

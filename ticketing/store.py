@@ -21,6 +21,7 @@ from ticketing.models import (
     Channel,
     EntryKind,
     HandleReveal,
+    HelpdeskDelivery,
     MailOutbox,
     MailState,
     RateCounter,
@@ -214,6 +215,12 @@ def queue_email(*, session: Session, ticket: Ticket, body: str, actor: str) -> M
     session.add(ticket)
     session.flush()
     return mail
+
+
+def deliveries_of(*, session: Session, ticket_id: int) -> list[HelpdeskDelivery]:
+    """Where the ticket stands in each configured helpdesk."""
+    stmt = select(HelpdeskDelivery).where(HelpdeskDelivery.ticket_id == ticket_id).order_by(col(HelpdeskDelivery.id))
+    return list(session.exec(stmt))
 
 
 def mail_by_entry(*, session: Session, ticket_id: int) -> dict[int, MailOutbox]:

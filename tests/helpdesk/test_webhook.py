@@ -172,3 +172,29 @@ def test_a_permanent_refusal_is_recorded_with_the_reason(
         notes = [e.body for e in session.exec(select(TicketEntry)) if "refused" in e.body]
     assert notes and "401" in notes[0]
     assert webhook_receiver.deliveries == []
+
+
+def test_a_refusal_shows_in_healthz_and_on_the_agents_ticket_view(
+    hooked: Daemon, fake_adapter: FakeAdapter, webhook_receiver: WebhookReceiver
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from ticketing.agents import add_agent
+
+    fake_adapter.mentions = [mention("1", "my router is broken")]
+    hooked.poll_all()
+    webhook_receiver.fail_next = [410]
+    hooked.deliver()
+    with transaction(hooked.sessions) as session:
+        add_agent(session=session, name="alex", password="correct horse battery")
+        ticket_id = session.exec(select(Ticket.id)).one()
+    with TestClient(hooked.web_app) as client:
+        health = client.get("/healthz").json()
+        page = client.get("/agent/login")
+        csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+        client.post("/agent/login", data={"csrf": csrf, "name": "alex", "password": "correct horse battery"})
+        view = client.get(f"/agent/tickets/{ticket_id}").text
+    assert health["status"] == "degraded"
+    assert any("helpdesk hooks" in p and "410" in p for p in health["problems"]), health["problems"]
+    assert health["helpdesks"][0]["failed"] == 1
+    assert "In hooks" in view and "refused" in view and "410" in view

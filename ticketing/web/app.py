@@ -60,6 +60,7 @@ class WebContext:
     poll_seconds: Mapping[tuple[str, str], float] = field(default_factory=dict)  # each account's poll interval
     jobs: Callable[[], list[dict[str, Any]]] | None = None  # the daemon's jobs and how each last went, for /healthz
     started_at: datetime = field(default_factory=utcnow)  # accounts not yet polled are judged from here
+    helpdesks: Sequence[str] = ()  # configured helpdesk names, for /healthz and the ticket view
     sample_replies: Callable[[], list[dict[str, Any]]] | None = None  # the sample platform's posted replies
     sample_posts: Callable[[], list[dict[str, Any]]] | None = None
     mail: MailConfig | None = None  # SMTP for agents' email replies; None: replying by email is off

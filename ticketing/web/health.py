@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,10 +11,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import and_, func, or_
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from ticketing.db import transaction
-from ticketing.models import AccountState, Outbox, ReplyState, utcnow
+from ticketing.models import AccountState, DeliveryState, HelpdeskDelivery, Outbox, ReplyState, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,34 @@ def _account(key: tuple[str, str], state: AccountState | None, interval: float, 
     }
 
 
+def _helpdesks(session: Session, names: Sequence[str], now: datetime) -> tuple[list[dict[str, Any]], list[str]]:
+    """Per configured helpdesk: deliveries by state, those waiting too long, and the newest reason."""
+    out, problems = [], []
+    for name in names:
+        counts = dict(
+            session.exec(
+                select(HelpdeskDelivery.state, func.count())  # type: ignore[arg-type]
+                .where(HelpdeskDelivery.helpdesk == name)
+                .group_by(HelpdeskDelivery.state)
+            ).all()
+        )
+        waiting = col(HelpdeskDelivery.state).in_((DeliveryState.PENDING, DeliveryState.UNCERTAIN))
+        late = and_(HelpdeskDelivery.helpdesk == name, waiting, col(HelpdeskDelivery.created_at) < now - OVERDUE)
+        overdue = int(session.exec(select(func.count()).select_from(HelpdeskDelivery).where(late)).one())
+        newest = session.exec(
+            select(HelpdeskDelivery.last_error)
+            .where(HelpdeskDelivery.helpdesk == name, col(HelpdeskDelivery.last_error).is_not(None))
+            .order_by(col(HelpdeskDelivery.id).desc())
+            .limit(1)
+        ).first()
+        out.append({"helpdesk": name, **counts, "overdue": overdue, "last_error": newest})
+        if overdue:
+            problems.append(f"helpdesk {name}: {overdue} ticket(s) not filed after a minute (last error: {newest})")
+        if counts.get(DeliveryState.FAILED):
+            problems.append(f"helpdesk {name}: {counts[DeliveryState.FAILED]} ticket(s) refused (last: {newest})")
+    return out, problems
+
+
 def _read(ctx: Any, now: datetime) -> tuple[dict[tuple[str, str], AccountState], dict[str, int], int]:
     overdue = or_(
         and_(
@@ -78,6 +107,8 @@ def healthz(request: Request) -> JSONResponse:
         job["last_ok_at"], job["last_error_at"] = _iso(job["last_ok_at"]), _iso(job["last_error_at"])
     try:
         states, outbox, stuck = _read(ctx, now)
+        with transaction(ctx.sessions) as session:
+            helpdesks, helpdesk_problems = _helpdesks(session, ctx.helpdesks, now)
     except SQLAlchemyError as exc:
         reason = (str(exc.orig if getattr(exc, "orig", None) else exc).splitlines() or ["?"])[0][:300]
         logger.debug("healthz: database unreachable", exc_info=True)
@@ -88,6 +119,7 @@ def healthz(request: Request) -> JSONResponse:
     ]
     problems = [f"{a['platform']}/{a['account']}: {a['problem']}" for a in accounts if a["problem"]]
     problems += [f"job {j['job']} keeps failing: {j['last_error']}" for j in jobs if j["failing"]]
+    problems += helpdesk_problems
     if stuck:
         problems.append(f"{stuck} public {'reply is' if stuck == 1 else 'replies are'} overdue by more than a minute")
     body = {
@@ -96,5 +128,6 @@ def healthz(request: Request) -> JSONResponse:
         "accounts": accounts,
         "jobs": jobs,
         "replies": {**outbox, "overdue": stuck},
+        "helpdesks": helpdesks,
     }
     return JSONResponse(body)
