@@ -52,7 +52,7 @@ def _field_lines(name: str, info: FieldInfo, value: Any, *, active: bool, secret
 def example_toml() -> str:
     out = [HEADER]
     top = Settings.model_fields
-    for name in ("data_dir", "database_url", "public_url", "log_level"):
+    for name in ("data_dir", "database_url", "database_wait_seconds", "public_url", "log_level"):
         default = top[name].get_default(call_default_factory=True)
         out += _field_lines(name, top[name], default, active=False, secret_env=None)
     for section in ("web", "reply", "nlp", "mail"):

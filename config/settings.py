@@ -171,6 +171,13 @@ class Settings(BaseSettings):
         None,
         description="SQLAlchemy URL. Unset: SQLite in data_dir. PostgreSQL: postgresql+psycopg://user@host:5432/db.",
     )
+    database_wait_seconds: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="Seconds to keep retrying a database that cannot be reached at start, with a countdown in the "
+        "log (0: give up at once).",
+    )
     public_url: str = Field("http://127.0.0.1:8000", description="Public base URL used in reply links.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log verbosity.")
     web: WebSettings = Field(default_factory=WebSettings, description="The daemon's web pages.")
@@ -250,6 +257,44 @@ def config_path(explicit: Path | None) -> Path | None:
     return Path(from_env) if from_env else None
 
 
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist; `fairdesk init {path}` writes an example") from exc
+    except OSError as exc:
+        raise ConfigError(
+            f"config file {path} cannot be read ({exc.strerror or exc}); pass a readable TOML file with --config"
+        ) from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); "
+            "save it as UTF-8 TOML (`fairdesk init` writes an example)"
+        ) from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}; fix that line") from exc
+
+
+def ensure_data_dir(path: Path) -> None:
+    """Create the data folder and make sure this process can write in it; ConfigError names `data_dir` if not."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        # mkdir succeeds on an existing folder we cannot write; only a real write tells.
+        probe = path / f".fairdesk-write-check-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"config key `data_dir`: cannot write to {path} ({exc.strerror or exc}); make it a folder this user "
+            "can write, or choose another"
+        ) from exc
+
+
 def load_settings(path: Path | None = None) -> Settings:
     """Read the TOML file (``--config`` or FAIRDESK_CONFIG) and the environment; raise ConfigError if unusable.
 
@@ -258,12 +303,7 @@ def load_settings(path: Path | None = None) -> Settings:
     path = config_path(path)
     data: dict[str, Any] = {}
     if path is not None:
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ConfigError(f"config file {path} does not exist; `fairdesk init {path}` writes an example") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        data = _read_config(path)
     try:
         settings = Settings(**data)
     except ValidationError as exc:

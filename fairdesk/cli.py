@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
 from config.example import example_toml
-from config.settings import ConfigError, Settings, load_settings, masked_dump
+from config.settings import ConfigError, Settings, ensure_data_dir, load_settings, masked_dump
+
+logger = logging.getLogger(__name__)
 
 app = typer.Typer(
     help="fairdesk: every social complaint becomes an ordinary ticket, reach stripped.", no_args_is_help=True
@@ -27,7 +31,7 @@ ConfigOption = Annotated[
 
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("apscheduler", "httpx", "uvicorn.access"):
+    for noisy in ("alembic", "apscheduler", "httpx", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -35,8 +39,27 @@ def _settings(config: Path | None) -> Settings:
     try:
         return load_settings(config)
     except ConfigError as exc:
-        typer.echo(f"fairdesk: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        _fail(exc)
+
+
+def _fail(exc: Exception) -> NoReturn:
+    """The boundary for start-up faults: library code raised one line naming the problem and the fix; print it.
+
+    Configuration mistakes exit 2, faults in the environment (the database) exit 1; the traceback is kept for DEBUG.
+    """
+    logger.debug("start-up failed", exc_info=exc)
+    typer.echo(f"fairdesk: {exc}", err=True)
+    raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from exc
+
+
+@contextmanager
+def _startup() -> Iterator[None]:
+    from ticketing.db import DatabaseStartupError
+
+    try:
+        yield
+    except (ConfigError, DatabaseStartupError) as exc:
+        _fail(exc)
 
 
 def _check_templates(settings: Settings) -> None:
@@ -66,14 +89,12 @@ def run(config: ConfigOption = None) -> None:
 
     settings = _settings(config)
     configure_logging(settings.log_level)
-    try:
+    with _startup():
         _check_templates(settings)
-    except ConfigError as exc:
-        typer.echo(f"fairdesk: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    daemon = build(settings)
-    with transaction(daemon.sessions) as session:
-        first = ensure_first_agent(session=session)
+        ensure_data_dir(settings.data_dir)
+        daemon = build(settings)
+        with transaction(daemon.sessions) as session:
+            first = ensure_first_agent(session=session)
     accounts = ", ".join(f"{p}/{n}" for p, n, _ in settings.accounts()) or "none"
     typer.echo(f"fairdesk: database {_safe_url(settings.resolved_database_url)}; accounts: {accounts}")
     if first:
@@ -125,8 +146,9 @@ def tickets(
     from ticketing.store import QueueFilter, queue
 
     settings = _settings(config)
-    engine = make_engine(settings.resolved_database_url)
-    migrate(engine)
+    with _startup():
+        engine = make_engine(settings.resolved_database_url)
+        migrate(engine)
     with transaction(session_factory(engine)) as session:
         rows = queue(session=session, filters=QueueFilter(status=status or None), limit=limit)
         if not rows:
@@ -150,8 +172,9 @@ def _change_agents(config: Path | None, name: str, password_stdin: bool, action:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    engine = make_engine(settings.resolved_database_url)
-    migrate(engine)
+    with _startup():
+        engine = make_engine(settings.resolved_database_url)
+        migrate(engine)
     change = add_agent if action == "added" else set_password
     try:
         with transaction(session_factory(engine)) as session:

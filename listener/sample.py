@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from config.settings import SampleAccount, Settings
+from config.settings import ConfigError, SampleAccount, Settings
 from listener.base import Batch, FoundBy, Mention, MentionKind, PermanentError, Reply, TransientError
 
 logger = logging.getLogger(__name__)
@@ -29,6 +29,25 @@ def load_feed(path: Path) -> list[dict[str, Any]]:
                 except json.JSONDecodeError as exc:
                     raise ValueError(f"{path}:{number}: not a JSON object: {exc}") from exc
     return posts
+
+
+def _load_configured_feed(account: str, feed: Path | None) -> list[dict[str, Any]]:
+    # Checked when the daemon starts, so a wrong path is one line naming the key rather than a failing poll job.
+    if feed is None:
+        return load_feed(BUNDLED_FEED)
+    try:
+        return load_feed(feed)
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, OSError):
+            problem = exc.strerror or str(exc)
+        elif isinstance(exc, UnicodeDecodeError):
+            problem = f"not UTF-8 text: {exc.reason} at byte {exc.start}"
+        else:
+            problem = str(exc).removeprefix(f"{feed}:")
+        raise ConfigError(
+            f"config key `sample.{account}.feed`: cannot read {feed} ({problem}); fix the path or remove the key "
+            "to replay the bundled feed"
+        ) from exc
 
 
 def to_mention(payload: dict[str, Any], *, account: str, handle: str, public_url: str) -> Mention:
@@ -69,7 +88,7 @@ class SampleAdapter:
         self.per_poll = settings.per_poll
         self.public_url = public_url
         self.replies_path = replies_path
-        self._posts = load_feed(settings.feed or BUNDLED_FEED)
+        self._posts = _load_configured_feed(name, settings.feed)
         self._lock = threading.Lock()
 
     def fetch(self, since: str | None) -> Batch:

@@ -99,6 +99,7 @@ def migrate(engine: Engine, *, wait_seconds: float = 0.0) -> None:
         try:
             with _migration_lock(connection):
                 command.upgrade(alembic_config(engine, connection), "head")
+            _check_writable(connection)
         except DBAPIError as exc:
             raise describe(exc, engine) from exc
 
@@ -147,6 +148,16 @@ def _migration_lock(connection: Connection) -> Iterator[None]:
             connection.invalidate()
 
 
+def _check_writable(connection: Connection) -> None:
+    # SQLite opens a file it may not write read-only without a word, and an up-to-date schema needs no write, so
+    # without this a write-protected database would start and then fail every poll. Nothing is kept.
+    if connection.dialect.name != "sqlite":
+        return
+    with connection.begin() as probe:
+        connection.exec_driver_sql("CREATE TABLE _fairdesk_write_check (x INTEGER)")
+        probe.rollback()
+
+
 def describe(exc: DBAPIError, engine: Engine, *, connecting: bool = False, waited: float = 0.0) -> DatabaseStartupError:
     """Translate a driver error met at start into one line naming the problem and the fix."""
     detail = str(exc.orig).strip() or type(exc.orig).__name__
@@ -155,6 +166,7 @@ def describe(exc: DBAPIError, engine: Engine, *, connecting: bool = False, waite
     url = engine.url
     where = f"{url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
     reason = detail.splitlines()[0].rsplit(": ", 1)[-1].strip().rstrip(".")
+    reason = reason[:1].lower() + reason[1:]  # libpq's "Connection refused" reads as part of our sentence
     if not connecting:
         return DatabaseStartupError(
             f'database {where}: migrating the schema failed ({reason}); set log_level = "DEBUG" for the full error',
