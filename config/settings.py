@@ -10,6 +10,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from config.helpdesks import HelpdeskSettings, check_homes
+
 ENV_PREFIX = "FAIRDESK_"
 CONFIG_ENV = "FAIRDESK_CONFIG"
 DEFAULT_TEMPLATE = (
@@ -189,6 +191,16 @@ class Settings(BaseSettings):
     )
     x: dict[str, XAccount] = Field(default_factory=dict, description="X accounts, by name.")
     bluesky: dict[str, BlueskyAccount] = Field(default_factory=dict, description="Bluesky accounts, by name.")
+    helpdesk: dict[str, HelpdeskSettings] = Field(
+        default_factory=dict,
+        description="Helpdesks tickets are filed into, by name (kind: rt, email, webhook). None: fairdesk's own queue.",
+    )
+
+    @field_validator("helpdesk")
+    @classmethod
+    def _one_home(cls, value: dict[str, BaseModel]) -> dict[str, BaseModel]:
+        check_homes(value)
+        return value
 
     @field_validator("public_url")
     @classmethod

@@ -13,13 +13,13 @@ from sqlalchemy import Engine
 
 from config.settings import Settings
 from fairdesk.jobs import JobBoard, WakeableLoop
+from fairdesk.jobs.deletions import sweep_deleted
 from fairdesk.jobs.deliveries import FilingPolicy, deliver_due
+from fairdesk.jobs.poll import PollResult, poll_once
+from fairdesk.jobs.replies import ReplyPolicy, send_due_replies
 from fairdesk.jobs.sync import sync_statuses
 from helpdesk.base import Helpdesk
-from listener.base import Adapter
-from listener.deletions import ChecksDeletions, sweep_deleted
-from listener.poll import PollResult, poll_once
-from listener.replies import ReplyPolicy, send_due_replies
+from listener.base import Adapter, ChecksDeletions
 from ticketing.db import SessionFactory, transaction
 from ticketing.leases import HEARTBEAT_SECONDS, release_all, renew
 from ticketing.models import utcnow

@@ -130,3 +130,14 @@ class Adapter(Protocol):
     def find_reply(self, mention: Mention) -> str | None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ChecksDeletions(Protocol):
+    """Adapters that can tell which of the given posts no longer exist at the source.
+
+    They may also set ``deletion_check_seconds`` (how often to sweep; the platform's rate limits and prices decide)
+    and ``deletion_batch`` (post ids per call).
+    """
+
+    def deleted_posts(self, post_ids: list[str]) -> set[str]: ...

@@ -7,7 +7,7 @@ import re
 
 import regex
 
-from listener.replies import longest_reply
+from listener.reply_text import longest_reply
 
 MAX_GRAPHEMES = 300  # app.bsky.feed.post#text maxGraphemes
 MAX_TEXT_BYTES = 3000  # app.bsky.feed.post#text maxLength (UTF-8 bytes)

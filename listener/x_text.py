@@ -6,7 +6,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-from listener.replies import longest_reply
+from listener.reply_text import longest_reply
 
 # twitter-text v3 weighting (maxWeightedTweetLength 280, scale 100, defaultWeight 200, URLs 23).
 MAX_WEIGHTED_LENGTH = 280

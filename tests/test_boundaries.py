@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("config", "fairdesk", "listener", "nlp", "ticketing")
+PACKAGES = ("config", "fairdesk", "helpdesk", "listener", "nlp", "ticketing")
+# The flow reads one way: listener -> nlp -> ticketing -> helpdesk; fairdesk (the jobs and the composition root)
+# ties them together. A layer may import the ones before it, never one after it.
+LATER = {
+    "config": {"listener", "nlp", "ticketing", "helpdesk", "fairdesk"},
+    "listener": {"nlp", "ticketing", "helpdesk", "fairdesk"},
+    "nlp": {"listener", "ticketing", "helpdesk", "fairdesk"},
+    "ticketing": {"nlp", "helpdesk", "fairdesk"},
+    "helpdesk": {"fairdesk"},
+}
 
 
 def _imports(path: Path) -> set[str]:
@@ -47,3 +56,27 @@ def test_ticketing_never_imports_nlp_or_a_platform_sdk() -> None:
     for module, imported in _modules().items():
         if module.startswith("ticketing/"):
             assert not imported & {"nlp", "spacy", "tweepy", "atproto"}, module
+
+
+@pytest.mark.parametrize("layer", sorted(LATER))
+def test_no_layer_imports_a_later_one(layer: str) -> None:
+    wrong = {
+        module: sorted(imported & LATER[layer])
+        for module, imported in _modules().items()
+        if module.startswith(f"{layer}/") and imported & LATER[layer]
+    }
+    assert wrong == {}
+
+
+def test_helpdesk_clients_are_reached_only_through_their_own_modules() -> None:
+    users = {module for module, imported in _modules().items() if "standardwebhooks" in imported}
+    assert users == {"helpdesk/webhook.py"}
+
+
+def test_the_web_routers_do_not_import_the_app_that_includes_them() -> None:
+    for path in sorted((REPO / "ticketing" / "web").glob("*.py")):
+        if path.name in ("app.py", "__init__.py"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert "ticketing.web.app" not in modules and "ticketing.web" not in modules, path.name

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from fairdesk.jobs.poll import poll_once
+from fairdesk.jobs.replies import ReplyPolicy, send_due_replies
 from listener.base import MENTION_FIELDS, Mention
-from listener.poll import poll_once
-from listener.replies import ReplyPolicy, send_due_replies
 from listener.sample import BUNDLED_FEED, to_mention
 from tests.support import FakeAdapter, fake_classify
 from ticketing.db import make_engine, migrate, session_factory, transaction

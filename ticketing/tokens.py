@@ -6,8 +6,9 @@ import hashlib
 import re
 import secrets
 
+from listener.reply_text import MAX_TOKEN_LENGTH
+
 TOKEN_BYTES = 16  # 128 bits
-MAX_TOKEN_LENGTH = 64  # the longest token a link may carry (today's are 22 characters)
 _TOKEN_SHAPE = re.compile(rf"^[A-Za-z0-9_-]{{22,{MAX_TOKEN_LENGTH}}}$")
 
 

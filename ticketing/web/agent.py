@@ -29,8 +29,8 @@ from ticketing.store import (
     set_status,
     timeline,
 )
-from ticketing.web.app import TicketNotFound, WebContext, csrf_ok, render
 from ticketing.web.limits import check, client_key
+from ticketing.web.pages import TicketNotFound, WebContext, csrf_ok, render
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/agent")

@@ -3,29 +3,21 @@
 from __future__ import annotations
 
 import logging
-import secrets
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from ticketing.db import SessionFactory
-from ticketing.mail import MailConfig
-from ticketing.models import utcnow
-from ticketing.priority import Verdict
-from ticketing.web.limits import RateLimited, RateLimits
+from ticketing.web import agent, dashboard, health, public
+from ticketing.web.limits import RateLimited
+from ticketing.web.pages import HERE, TicketNotFound, WebContext, render
 
 logger = logging.getLogger(__name__)
 
-HERE = Path(__file__).resolve().parent
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
@@ -43,51 +35,6 @@ MAX_BODY = 256 * 1024  # bytes; the largest form, a 20,000-character email reply
 SESSION_MAX_AGE = 12 * 3600  # an agent logs in once per working day
 
 
-class TicketNotFound(Exception):
-    """No ticket behind this link (or the link is malformed): the same 404 as any missing page."""
-
-
-@dataclass
-class WebContext:
-    """Everything the pages need, handed in by the composition root."""
-
-    sessions: SessionFactory
-    classify: Callable[[Sequence[str]], Sequence[Verdict]]
-    public_url: str
-    secret_key: str
-    blind_triage: bool = True
-    accounts: Sequence[tuple[str, str]] = ()  # configured (platform, account) pairs, for /healthz
-    poll_seconds: Mapping[tuple[str, str], float] = field(default_factory=dict)  # each account's poll interval
-    jobs: Callable[[], list[dict[str, Any]]] | None = None  # the daemon's jobs and how each last went, for /healthz
-    started_at: datetime = field(default_factory=utcnow)  # accounts not yet polled are judged from here
-    helpdesks: Sequence[str] = ()  # configured helpdesk names, for /healthz and the ticket view
-    sample_replies: Callable[[], list[dict[str, Any]]] | None = None  # the sample platform's posted replies
-    sample_posts: Callable[[], list[dict[str, Any]]] | None = None
-    mail: MailConfig | None = None  # SMTP for agents' email replies; None: replying by email is off
-    limits: RateLimits = field(default_factory=RateLimits)
-
-
-templates = Jinja2Templates(directory=str(HERE / "templates"))
-
-
-def csrf_token(request: Request) -> str:
-    token = request.session.get("csrf")
-    if not token:
-        token = secrets.token_urlsafe(24)
-        request.session["csrf"] = token
-    return str(token)
-
-
-def csrf_ok(request: Request, submitted: str | None) -> bool:
-    expected = request.session.get("csrf")
-    return bool(expected and submitted and secrets.compare_digest(str(expected), submitted))
-
-
-def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    context.setdefault("csrf", csrf_token(request))
-    return templates.TemplateResponse(request, name, context, status_code=status_code)
-
-
 def _body_too_large(request: Request) -> Response | None:
     # Forms are small; refuse big or unsized bodies before anything parses them.
     if request.method not in ("POST", "PUT", "PATCH"):
@@ -101,8 +48,6 @@ def _body_too_large(request: Request) -> Response | None:
 
 
 def create_app(ctx: WebContext) -> FastAPI:
-    from ticketing.web import agent, dashboard, health, public
-
     app = FastAPI(title="fairdesk", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = ctx
     https = ctx.public_url.startswith("https://")

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from ticketing.db import transaction
 from ticketing.models import Channel
 from ticketing.store import ResponseTimes, first_response_times, tickets_per_day
-from ticketing.web.app import WebContext, render
+from ticketing.web.pages import WebContext, render
 
 router = APIRouter(prefix="/agent")
 

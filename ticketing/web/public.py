@@ -14,8 +14,8 @@ from ticketing.db import transaction
 from ticketing.models import Ticket
 from ticketing.store import add_customer_details, open_web_ticket, timeline
 from ticketing.tokens import well_formed
-from ticketing.web.app import TicketNotFound, WebContext, csrf_ok, render
 from ticketing.web.limits import check, client_key
+from ticketing.web.pages import TicketNotFound, WebContext, csrf_ok, render
 
 router = APIRouter()
 

@@ -12,15 +12,15 @@ from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 
 from listener.base import Adapter, AdapterError, FoundBy, Mention, MentionKind, PermanentError, RateLimited, Reply
+from listener.reply_text import render_reply
 from ticketing.db import SessionFactory, transaction
 from ticketing.leases import LEASE, is_dead
 from ticketing.models import EntryKind, Outbox, ReplyState, Ticket, TicketEntry, utcnow
-from ticketing.tokens import MAX_TOKEN_LENGTH, new_token
+from ticketing.tokens import new_token
 
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
-LONGEST_REF = "FD-" + "9" * 10  # Ticket.ref for ids up to ten digits
 RETRYABLE = (ReplyState.PENDING, ReplyState.UNCERTAIN)
 
 
@@ -30,19 +30,6 @@ class ReplyPolicy:
     public_url: str
     max_attempts: int = 5
     backoff_seconds: float = 30.0
-
-
-def render_reply(template: str, *, ref: str, link: str) -> str:
-    return template.format(ref=ref, link=link)
-
-
-def longest_reply(template: str, public_url: str) -> str:
-    """The longest text ``template`` can produce: the longest ticket ref and link. Platforms check it at start."""
-    link = f"{public_url.rstrip('/')}/t/{'x' * MAX_TOKEN_LENGTH}"
-    try:
-        return render_reply(template, ref=LONGEST_REF, link=link)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ValueError(f"reply template has an unknown placeholder {exc}; only {{ref}} and {{link}} exist") from exc
 
 
 def mention_for(ticket: Ticket) -> Mention:

@@ -66,9 +66,10 @@ def test_scheduler_runs_one_non_overlapping_job_per_account_and_the_reply_job(da
     scheduler = daemon.start_scheduler()
     try:
         jobs = {job.id: job for job in scheduler.get_jobs()}
-        assert set(jobs) == {"poll-sample-a", "poll-sample-b", "replies", "deletions-sample-b"}
-        assert jobs["poll-sample-a"].trigger.interval.total_seconds() == 7
-        assert jobs["poll-sample-b"].trigger.interval.total_seconds() == 9
+        assert set(jobs) == {"poll sample/a", "poll sample/b", "heartbeat", "deletion sweep sample/b"}
+        assert set(daemon.loops) == {"replies"}  # its own loop, woken by intake
+        assert jobs["poll sample/a"].trigger.interval.total_seconds() == 7
+        assert jobs["poll sample/b"].trigger.interval.total_seconds() == 9
         assert all(job.max_instances == 1 and job.coalesce for job in jobs.values())
     finally:
-        scheduler.shutdown(wait=True)
+        daemon.stop_jobs()

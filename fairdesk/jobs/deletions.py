@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Protocol, runtime_checkable
 
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from listener.base import Adapter, AdapterError
+from listener.base import Adapter, AdapterError, ChecksDeletions
 from ticketing.db import SessionFactory, transaction
 from ticketing.models import EntryKind, LedgerEntry, Ticket, TicketEntry, utcnow
 
@@ -18,17 +17,6 @@ logger = logging.getLogger(__name__)
 WINDOW = timedelta(days=30)  # how far back posts are re-checked
 CHUNK = 25  # post ids per platform call, unless the adapter says otherwise (`deletion_batch`)
 DELETED_TEXT = ""
-
-
-@runtime_checkable
-class ChecksDeletions(Protocol):
-    """Adapters that can tell which of the given posts no longer exist at the source.
-
-    They may also set ``deletion_check_seconds`` (how often to sweep; the platform's rate limits and prices decide)
-    and ``deletion_batch`` (post ids per call).
-    """
-
-    def deleted_posts(self, post_ids: list[str]) -> set[str]: ...
 
 
 def sweep_deleted(adapter: Adapter, *, sessions: SessionFactory) -> int:

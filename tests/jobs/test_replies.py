@@ -9,8 +9,8 @@ import pytest
 from sqlmodel import select
 
 from fairdesk.app import Daemon
+from fairdesk.jobs.replies import send_due_replies
 from listener.base import PermanentError, RateLimited, TransientError
-from listener.replies import send_due_replies
 from tests.support import FakeAdapter, SimulatedCrash, mention
 from ticketing.db import transaction
 from ticketing.leases import LEASE

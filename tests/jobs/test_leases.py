@@ -12,8 +12,8 @@ import pytest
 from sqlmodel import select
 
 from fairdesk.app import Daemon
-from listener.poll import poll_once
-from listener.replies import send_due_replies
+from fairdesk.jobs.poll import poll_once
+from fairdesk.jobs.replies import send_due_replies
 from tests.support import FakeAdapter, SimulatedCrash, fake_classify, mention
 from ticketing.db import transaction
 from ticketing.leases import LEASE, daemon_id, is_dead, renew

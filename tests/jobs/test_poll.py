@@ -8,8 +8,8 @@ import pytest
 from sqlmodel import select
 
 from fairdesk.app import Daemon
+from fairdesk.jobs.poll import poll_once
 from listener.base import FoundBy, MentionKind, RateLimited, TransientError
-from listener.poll import poll_once
 from tests.support import FakeAdapter, fake_classify, mention
 from ticketing.db import transaction
 from ticketing.models import AccountState, LedgerEntry, Outbox, ReplyState, Ticket, TicketEntry
