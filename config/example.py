@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
+from config.helpdesks import EmailHelpdesk, RtHelpdesk, WebhookHelpdesk
 from config.settings import BlueskyAccount, SampleAccount, Settings, XAccount
 
 HEADER = """\
@@ -22,6 +23,15 @@ EXAMPLE_ACCOUNTS: list[tuple[str, str, type[BaseModel], dict[str, Any], bool]] =
     ("sample", "demo", SampleAccount, {}, True),
     ("x", "acme", XAccount, {"handle": "acme_support"}, False),
     ("bluesky", "acme", BlueskyAccount, {"handle": "acme.bsky.social"}, False),
+    ("helpdesk", "rt", RtHelpdesk, {"kind": "rt", "url": "https://rt.example.com", "queue": "General"}, False),
+    (
+        "helpdesk",
+        "mailbox",
+        EmailHelpdesk,
+        {"kind": "email", "to": "support@example.com", "from_address": "fairdesk@example.com"},
+        False,
+    ),
+    ("helpdesk", "hooks", WebhookHelpdesk, {"kind": "webhook", "url": "https://hooks.example.com/fairdesk"}, False),
 ]
 
 
@@ -32,6 +42,8 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, Path):
         value = str(value)
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
     return json.dumps(value, ensure_ascii=False)
 
 
@@ -45,6 +57,8 @@ def _field_lines(name: str, info: FieldInfo, value: Any, *, active: bool, secret
         lines.append(f"# {name} = ")
         return lines
     prefix = "" if (active and (required or name in ("handle",))) else "# "
+    if required and secret_env is not None and info.annotation is SecretStr:
+        return [*lines, f"# secret: set {secret_env}{name.upper()} in the environment"]
     lines.append(f"{prefix}{name} = {_toml_value(value)}" + ("   # required" if required else ""))
     return lines
 
@@ -66,7 +80,8 @@ def example_toml() -> str:
         marker = "" if active else "# "
         out.append(f"\n# {top[platform].description} Remove the leading '# ' to enable.")
         out.append(f"{marker}[{platform}.{account}]")
-        for name, info in model.model_fields.items():
+        fields = sorted(model.model_fields.items(), key=lambda item: item[0] != "kind")  # kind first: it picks the rest
+        for name, info in fields:
             value = values.get(name, None if info.is_required() else info.get_default(call_default_factory=True))
             env = f"FAIRDESK_{platform.upper()}__{account.upper()}__"
             lines = _field_lines(name, info, value, active=active, secret_env=env)

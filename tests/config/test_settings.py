@@ -98,9 +98,18 @@ def _models(model: type[BaseModel]) -> list[type[BaseModel]]:
 
 
 def test_every_setting_has_help_text() -> None:
+    from config.helpdesks import EmailHelpdesk, RtHelpdesk, WebhookHelpdesk
     from config.settings import BlueskyAccount, SampleAccount, XAccount
 
-    for model in {*_models(Settings), SampleAccount, XAccount, BlueskyAccount}:
+    for model in {
+        *_models(Settings),
+        SampleAccount,
+        XAccount,
+        BlueskyAccount,
+        RtHelpdesk,
+        EmailHelpdesk,
+        WebhookHelpdesk,
+    }:
         for name, info in model.model_fields.items():
             assert info.description and len(info.description) > 10, f"{model.__name__}.{name} has no help text"
 
@@ -114,9 +123,10 @@ def test_init_writes_an_example_that_loads_and_documents_every_key(tmp_path: Pat
     assert list(settings.sample) == ["demo"]
     tomllib.loads(target.read_text())
     text = target.read_text()
+    from config.helpdesks import EmailHelpdesk, RtHelpdesk, WebhookHelpdesk
     from config.settings import BlueskyAccount, XAccount
 
-    for model in (*_models(Settings), XAccount, BlueskyAccount):
+    for model in (*_models(Settings), XAccount, BlueskyAccount, RtHelpdesk, EmailHelpdesk, WebhookHelpdesk):
         for name, info in model.model_fields.items():
             assert info.description in text, f"{name} is missing from the example"
     # Uncommenting the X section gives a config that only lacks secrets.
@@ -134,8 +144,11 @@ def test_every_setting_is_in_the_readme_reference() -> None:
         if name in sections and isinstance(model, type) and issubclass(model, BaseModel):
             for key in model.model_fields:
                 assert f"`{sections[name]}{key}`" in readme, f"{name}.{key} is not in README's configuration table"
-        elif name not in ("sample", "x", "bluesky"):
+        elif name not in ("sample", "x", "bluesky", "helpdesk"):
             assert f"`{name}`" in readme, name
-    for prefix, model in (("sample", SampleAccount), ("x", XAccount), ("bluesky", BlueskyAccount)):
+    from config.helpdesks import EmailHelpdesk, RtHelpdesk, WebhookHelpdesk
+
+    kinds = (("helpdesk", RtHelpdesk), ("helpdesk", EmailHelpdesk), ("helpdesk", WebhookHelpdesk))
+    for prefix, model in (("sample", SampleAccount), ("x", XAccount), ("bluesky", BlueskyAccount), *kinds):
         for key in model.model_fields:
             assert f"`{prefix}.NAME.{key}`" in readme or f"`{key}`" in readme, f"{prefix}.NAME.{key} is not in README"
