@@ -198,3 +198,21 @@ def test_a_refusal_shows_in_healthz_and_on_the_agents_ticket_view(
     assert any("helpdesk hooks" in p and "410" in p for p in health["problems"]), health["problems"]
     assert health["helpdesks"][0]["failed"] == 1
     assert "In hooks" in view and "refused" in view and "410" in view
+
+
+def test_a_follow_up_post_in_the_thread_reaches_the_same_helpdesk_ticket(
+    hooked: Daemon, fake_adapter: FakeAdapter, webhook_receiver: WebhookReceiver
+) -> None:
+    fake_adapter.mentions = [mention("1", "my router is broken")]
+    hooked.poll_all()
+    hooked.deliver()
+    fake_adapter.mentions.append(
+        mention("2", "still broken this morning", author_id="author-1", conversation_id="1", reply_to_id="1")
+    )
+    hooked.poll_all()
+    hooked.deliver()
+    (created,) = webhook_receiver.of_type("ticket.created")
+    (followup,) = webhook_receiver.of_type("ticket.details_added")
+    assert followup.body["data"]["ticket"]["ref"] == created.body["data"]["ticket"]["ref"]
+    assert followup.body["data"]["event"] == {**followup.body["data"]["event"], "source": "post"}
+    assert followup.body["data"]["event"]["text"] == "still broken this morning"
