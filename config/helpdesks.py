@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 FAIRDESK_STATUSES = ("new", "open", "pending", "solved", "closed")
 DEFAULT_RT_PRIORITIES = {1: 90, 2: 70, 3: 50, 4: 30}
@@ -139,7 +140,170 @@ class WebhookHelpdesk(_Helpdesk):
         return value
 
 
-HelpdeskSettings = Annotated[RtHelpdesk | EmailHelpdesk | WebhookHelpdesk, Field(discriminator="kind")]
+DEFAULT_ZAMMAD_PRIORITIES = {1: "3 high", 2: "2 normal", 3: "2 normal", 4: "1 low"}
+DEFAULT_ZAMMAD_STATUSES = {
+    "new": "new",
+    "open": "open",
+    "pending reminder": "pending",
+    "pending close": "pending",
+    "closed": "solved",
+    "merged": "closed",
+    "removed": "closed",
+}
+
+
+class ZammadHelpdesk(_Helpdesk):
+    kind: Literal["zammad"] = Field(description="Zammad, through its REST API v1.")
+    url: str = Field(description="Zammad's base URL, e.g. https://zammad.example.com (fairdesk adds /api/v1).")
+    token: SecretStr = Field(
+        description="A Zammad access token of the agent fairdesk files as, with ticket.agent permission "
+        "(FAIRDESK_HELPDESK__NAME__TOKEN)."
+    )
+    group: str = Field(description="The Zammad group tickets are filed in: the one your email and phone tickets use.")
+    customer: str = Field(
+        description="Email of the Zammad customer a ticket is filed for until its customer gives an address on "
+        "their link page (Zammad finds or creates that user); e.g. social@example.com."
+    )
+    priority_map: dict[int, str] = Field(
+        default_factory=lambda: dict(DEFAULT_ZAMMAD_PRIORITIES),
+        description="fairdesk priority (1 most urgent .. 4, from the content's severity) to a Zammad priority name.",
+    )
+    status_map: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_ZAMMAD_STATUSES),
+        description="Zammad ticket state to the status the customer's page shows (new, open, pending, solved, closed).",
+    )
+    tags: list[str] = Field(
+        default_factory=list, description='Tags put on every ticket fairdesk files, e.g. ["social"].'
+    )
+    internal: bool = Field(
+        True, description="File the first article and later ones as internal notes (hidden from the customer)."
+    )
+    reference_field: str | None = Field(
+        None,
+        description="A custom ticket attribute to hold the fairdesk reference (e.g. fairdesk_ref). Unset: the title "
+        "carries it ([FD-000123]).",
+    )
+    sync_seconds: float = Field(30.0, ge=1, le=3600, description="Seconds between reads of filed tickets' state.")
+
+    _token = field_validator("token")(_secret_set)
+    _statuses = field_validator("status_map")(_status_map)
+
+    @field_validator("priority_map")
+    @classmethod
+    def _priorities(cls, value: dict[int, str]) -> dict[int, str]:
+        missing = sorted({1, 2, 3, 4} - set(value))
+        if missing or set(value) - {1, 2, 3, 4}:
+            raise ValueError(f"needs exactly the keys 1, 2, 3 and 4 (fairdesk's priorities); missing {missing}")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/").removesuffix("/api/v1")
+
+    @field_validator("customer")
+    @classmethod
+    def _customer(cls, value: str) -> str:
+        if "@" not in value or any(c in value for c in " \r\n<>,"):
+            raise ValueError("must be one plain email address such as social@example.com")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        if any("," in t or not t.strip() for t in value):
+            raise ValueError("each tag must be non-empty and without commas (Zammad splits tags on commas)")
+        return [t.strip() for t in value]
+
+
+ZendeskPriority = Literal["low", "normal", "high", "urgent"]
+DEFAULT_ZENDESK_PRIORITIES: dict[int, ZendeskPriority] = {1: "urgent", 2: "high", 3: "normal", 4: "low"}
+DEFAULT_ZENDESK_STATUSES = {
+    "new": "new",
+    "open": "open",
+    "pending": "pending",  # Zendesk's pending waits on the customer, as fairdesk's does
+    "hold": "open",  # waiting on a third party: to the customer it is still being worked on
+    "solved": "solved",
+    "closed": "closed",
+}
+
+
+class ZendeskHelpdesk(_Helpdesk):
+    kind: Literal["zendesk"] = Field(description="Zendesk Support, through its Ticketing API v2.")
+    subdomain: str | None = Field(
+        None, description="Your Zendesk subdomain: acme for https://acme.zendesk.com. Set this or url."
+    )
+    url: str | None = Field(
+        None, description="Base URL of a Zendesk-compatible server instead of a subdomain (tests, a proxy)."
+    )
+    email: str = Field(description="The Zendesk agent fairdesk files as; the API token is this agent's.")
+    api_token: SecretStr = Field(
+        description="A Zendesk API token (Admin Center > Apps and integrations > Zendesk API) "
+        "(FAIRDESK_HELPDESK__NAME__API_TOKEN)."
+    )
+    group_id: int | None = Field(None, description="The Zendesk group new tickets are assigned to. Unset: routing.")
+    brand_id: int | None = Field(None, description="The Zendesk brand of new tickets. Unset: the default brand.")
+    ticket_form_id: int | None = Field(None, description="The ticket form of new tickets. Unset: the default form.")
+    priority_map: dict[int, ZendeskPriority] = Field(
+        default_factory=lambda: dict(DEFAULT_ZENDESK_PRIORITIES),
+        description="fairdesk priority (1 most urgent .. 4, from the content and its severity) to Zendesk priority.",
+    )
+    status_map: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_ZENDESK_STATUSES),
+        description="Zendesk status to the status the customer's page shows (new, open, pending, solved, closed).",
+    )
+    tags: list[str] = Field(
+        default_factory=lambda: ["fairdesk"], description="Tags put on every ticket fairdesk files, e.g. social."
+    )
+    public_first_comment: bool = Field(
+        False,
+        description="Whether the first comment (the post and why it was filed) is public. Default: an internal "
+        "note, so Zendesk mails nobody fairdesk's triage notes.",
+    )
+    sync_seconds: float = Field(30.0, ge=1, le=3600, description="Seconds between reads of filed tickets' status.")
+
+    _token = field_validator("api_token")(_secret_set)
+    _priorities = field_validator("priority_map")(_priority_map)
+    _statuses = field_validator("status_map")(_status_map)
+
+    @field_validator("subdomain")
+    @classmethod
+    def _subdomain(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z0-9][a-z0-9-]*", value):
+            raise ValueError("is the first part of your Zendesk address: acme for https://acme.zendesk.com")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/").removesuffix("/api/v2") if value else value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        bad = [t for t in value if not re.fullmatch(r"[^\s,]+", t)]
+        if bad:
+            raise ValueError(f"Zendesk tags are single words without commas; fix {bad}")
+        return [t.lower() for t in value]
+
+    @model_validator(mode="after")
+    def _one_address(self) -> ZendeskHelpdesk:
+        if (self.subdomain is None) == (self.url is None):
+            raise ValueError("set exactly one of subdomain (acme for https://acme.zendesk.com) or url")
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return self.url or f"https://{self.subdomain}.zendesk.com"
+
+
+HelpdeskSettings = Annotated[
+    RtHelpdesk | EmailHelpdesk | WebhookHelpdesk | ZammadHelpdesk | ZendeskHelpdesk, Field(discriminator="kind")
+]
 NOTIFY_ONLY = ("webhook",)  # kinds that only notify; every other kind can be a ticket's home
 
 
@@ -159,5 +323,7 @@ __all__ = [
     "HelpdeskSettings",
     "RtHelpdesk",
     "WebhookHelpdesk",
+    "ZendeskHelpdesk",
+    "ZammadHelpdesk",
     "check_homes",
 ]

@@ -8,6 +8,8 @@ from typing import Any
 from config.helpdesks import EmailHelpdesk as EmailSettings
 from config.helpdesks import RtHelpdesk as RtSettings
 from config.helpdesks import WebhookHelpdesk as WebhookSettings
+from config.helpdesks import ZammadHelpdesk as ZammadSettings
+from config.helpdesks import ZendeskHelpdesk as ZendeskSettings
 from config.settings import Settings
 from helpdesk.base import Helpdesk
 from ticketing.mail import MailConfig
@@ -56,7 +58,51 @@ def _webhook(name: str, s: WebhookSettings, settings: Settings) -> Helpdesk:
     )
 
 
-KINDS: dict[str, Callable[[str, Any, Settings], Helpdesk]] = {"rt": _rt, "email": _email, "webhook": _webhook}
+def _zendesk(name: str, s: ZendeskSettings, settings: Settings) -> Helpdesk:
+    from helpdesk.zendesk import ZendeskHelpdesk
+
+    return ZendeskHelpdesk(
+        name,
+        base_url=s.base_url,
+        email=s.email,
+        api_token=s.api_token.get_secret_value(),
+        installation=settings.public_url,
+        group_id=s.group_id,
+        brand_id=s.brand_id,
+        ticket_form_id=s.ticket_form_id,
+        priority_map=s.priority_map,
+        status_map=s.status_map,
+        tags=s.tags,
+        public_first_comment=s.public_first_comment,
+        timeout=s.timeout_seconds,
+    )
+
+
+def _zammad(name: str, s: ZammadSettings, settings: Settings) -> Helpdesk:
+    from helpdesk.zammad import ZammadHelpdesk
+
+    return ZammadHelpdesk(
+        name,
+        url=s.url,
+        token=s.token.get_secret_value(),
+        group=s.group,
+        customer=s.customer,
+        priority_map=s.priority_map,
+        status_map=s.status_map,
+        tags=s.tags,
+        internal=s.internal,
+        reference_field=s.reference_field,
+        timeout=s.timeout_seconds,
+    )
+
+
+KINDS: dict[str, Callable[[str, Any, Settings], Helpdesk]] = {
+    "rt": _rt,
+    "email": _email,
+    "webhook": _webhook,
+    "zendesk": _zendesk,
+    "zammad": _zammad,
+}
 
 
 def build_helpdesks(settings: Settings) -> dict[str, Helpdesk]:
