@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import Connection, Engine, Table, event, inspect, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -70,7 +71,7 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(database)
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
     dbapi_conn.isolation_level = None  # autocommit at the driver; SQLAlchemy's begin event issues BEGIN IMMEDIATE
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -208,7 +209,8 @@ def insert_if_absent(session: Session, row: SQLModel) -> bool:
     INSERT ... ON CONFLICT DO NOTHING on both dialects: when daemons race, each loser waits for the winner's commit
     and inserts nothing, with no error and no aborted transaction.
     """
-    table = type(row).__table__  # type: ignore[attr-defined]
+    table = inspect(type(row)).local_table
+    assert isinstance(table, Table)  # a table=True model maps exactly one table
     insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     values = {column.name: getattr(row, column.name) for column in table.columns}
     # RETURNING, not rowcount: psycopg reports -1 for a single INSERT ... ON CONFLICT here.

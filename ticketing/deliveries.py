@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from sqlmodel import Session
 
-from ticketing.models import HelpdeskDelivery, Ticket
+from ticketing.models import HelpdeskDelivery, Ticket, saved_id
 
 HELPDESKS = "fairdesk.helpdesks"  # Session.info key: the helpdesk names this daemon files into
 
@@ -21,4 +21,4 @@ def queue_deliveries(session: Session, ticket: Ticket) -> None:
     """One delivery row per configured helpdesk, in the caller's transaction: a ticket is never opened without them,
     so a crash at any moment leaves nothing to lose. Nothing when fairdesk's own queue is the only queue."""
     for name in session.info.get(HELPDESKS, ()):
-        session.add(HelpdeskDelivery(ticket_id=ticket.id, helpdesk=name))
+        session.add(HelpdeskDelivery(ticket_id=saved_id(ticket), helpdesk=name))

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from sqlalchemy import or_, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from listener.base import FoundBy, Mention, MentionKind
 from ticketing.categories import category_for
@@ -23,6 +23,7 @@ from ticketing.models import (
     SkipReason,
     Ticket,
     TicketEntry,
+    saved_id,
     utcnow,
 )
 from ticketing.priority import Verdict, is_complaint, priority_for
@@ -138,7 +139,9 @@ def _upgrade_to_mention(session: Session, existing: LedgerEntry, mention: Mentio
     if queued is not None:
         return False
     session.add(
-        Outbox(ticket_id=ticket.id, platform=mention.platform, account=mention.account, in_reply_to=mention.post_id)
+        Outbox(
+            ticket_id=saved_id(ticket), platform=mention.platform, account=mention.account, in_reply_to=mention.post_id
+        )
     )
     logger.info(
         "%s post %s, first found by keyword search, mentions %s: reply queued for ticket %s",
@@ -171,7 +174,7 @@ def _decide_and_apply(
     if thread is not None:
         session.add(
             TicketEntry(
-                ticket_id=thread.id,
+                ticket_id=saved_id(thread),
                 kind=EntryKind.POST,
                 body=storable(mention.text),
                 actor=mention.author_handle,
@@ -191,7 +194,12 @@ def _decide_and_apply(
     queued = reply_allowed(mention, opted_out=opted_out)
     if queued:
         session.add(
-            Outbox(ticket_id=ticket.id, platform=mention.platform, account=mention.account, in_reply_to=mention.post_id)
+            Outbox(
+                ticket_id=saved_id(ticket),
+                platform=mention.platform,
+                account=mention.account,
+                in_reply_to=mention.post_id,
+            )
         )
     return Outcome.TICKETED, None, ticket, queued
 
@@ -206,9 +214,9 @@ def _thread_ticket(session: Session, mention: Mention) -> Ticket | None:
         .where(
             Ticket.platform == mention.platform,
             Ticket.author_id == mention.author_id,
-            or_(Ticket.conversation_id.in_(refs), Ticket.post_id.in_(refs)),  # type: ignore[union-attr]
+            or_(col(Ticket.conversation_id).in_(refs), col(Ticket.post_id).in_(refs)),
         )
-        .order_by(Ticket.id)  # type: ignore[arg-type]
+        .order_by(col(Ticket.id))
     ).first()
 
 
@@ -247,7 +255,7 @@ def _opt_out(session: Session, mention: Mention) -> None:
     tickets = select(Ticket.id).where(Ticket.platform == mention.platform, Ticket.author_id == mention.author_id)
     session.execute(
         update(Outbox)
-        .where(Outbox.ticket_id.in_(tickets), Outbox.state == ReplyState.PENDING)  # type: ignore[attr-defined]
+        .where(col(Outbox.ticket_id).in_(tickets), col(Outbox.state) == ReplyState.PENDING)
         .values(state=ReplyState.CANCELLED, last_error="author opted out")
     )
     logger.info("%s author %s opted out of replies", mention.platform, mention.author_id)

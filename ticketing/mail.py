@@ -48,6 +48,11 @@ def build_message(config: MailConfig, *, to: str, subject: str, body: str) -> Em
     return message
 
 
+def _text(reply: bytes | str) -> str:
+    # the server's reply arrives as bytes, but SMTPResponseException is declared to take str as well
+    return reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+
+
 def send_message(config: MailConfig, message: EmailMessage) -> None:
     """Send one message; raises MailError with the server's reason on any failure."""
     try:
@@ -67,7 +72,7 @@ def send_message(config: MailConfig, message: EmailMessage) -> None:
         reasons = "; ".join(f"{code} {msg.decode(errors='replace')}" for code, msg in exc.recipients.values())
         raise MailError(f"recipient refused: {reasons}") from exc
     except smtplib.SMTPResponseException as exc:
-        raise MailError(f"SMTP server said {exc.smtp_code} {exc.smtp_error.decode(errors='replace')}") from exc
+        raise MailError(f"SMTP server said {exc.smtp_code} {_text(exc.smtp_error)}") from exc
     except (smtplib.SMTPException, OSError) as exc:
         raise MailError(f"could not send through {config.host}:{config.port}: {exc}") from exc
     if refused:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -12,6 +13,18 @@ from sqlmodel import Field, SQLModel
 def utcnow() -> datetime:
     """Aware UTC; SQLModel's UTCDateTime columns store and return UTC on SQLite and PostgreSQL alike."""
     return datetime.now(UTC)
+
+
+class _Row(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+def saved_id(row: _Row) -> int:
+    """The primary key of a row loaded from the database or added and flushed: it is None only before the flush."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no id until it is flushed")
+    return row.id
 
 
 class Channel(StrEnum):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import delete, func, or_
+from sqlalchemy import ColumnElement, delete, func, or_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -28,6 +28,7 @@ from ticketing.models import (
     Status,
     Ticket,
     TicketEntry,
+    saved_id,
     utcnow,
 )
 from ticketing.priority import Verdict, priority_for
@@ -66,7 +67,10 @@ def queue(*, session: Session, filters: QueueFilter | None = None, limit: int = 
         stmt = stmt.where(Ticket.category == filters.category)
     if filters.search:
         pattern = f"%{filters.search.lower()}%"
-        matches = [func.lower(Ticket.body).like(pattern), func.lower(Ticket.subject).like(pattern)]
+        matches: list[ColumnElement[bool]] = [
+            func.lower(Ticket.body).like(pattern),
+            func.lower(Ticket.subject).like(pattern),
+        ]
         if (ref := _REF.match(filters.search.strip())) is not None:
             matches.append(col(Ticket.id) == int(ref.group(1)))
         stmt = stmt.where(or_(*matches))
@@ -125,7 +129,9 @@ def add_customer_details(
         if consent:
             ticket.contact_email = email
     session.add(
-        TicketEntry(ticket_id=ticket.id, kind=EntryKind.CUSTOMER_DETAILS, body="\n".join(lines), actor="customer")
+        TicketEntry(
+            ticket_id=saved_id(ticket), kind=EntryKind.CUSTOMER_DETAILS, body="\n".join(lines), actor="customer"
+        )
     )
     if ticket.status == Status.PENDING:
         _set_status(session, ticket, Status.OPEN, "customer")
@@ -142,7 +148,9 @@ def set_status(*, session: Session, ticket: Ticket, status: str, actor: str) -> 
 
 def _set_status(session: Session, ticket: Ticket, status: str, actor: str) -> None:
     session.add(
-        TicketEntry(ticket_id=ticket.id, kind=EntryKind.STATUS, body=f"Status: {status}", actor=actor, public=True)
+        TicketEntry(
+            ticket_id=saved_id(ticket), kind=EntryKind.STATUS, body=f"Status: {status}", actor=actor, public=True
+        )
     )
     ticket.status = status
     ticket.updated_at = utcnow()
@@ -150,20 +158,24 @@ def _set_status(session: Session, ticket: Ticket, status: str, actor: str) -> No
 
 
 def add_note(*, session: Session, ticket: Ticket, body: str, actor: str) -> None:
-    session.add(TicketEntry(ticket_id=ticket.id, kind=EntryKind.NOTE, body=body, actor=actor))
+    session.add(TicketEntry(ticket_id=saved_id(ticket), kind=EntryKind.NOTE, body=body, actor=actor))
 
 
 def assign(*, session: Session, ticket: Ticket, agent: str | None, actor: str) -> None:
     ticket.assignee = agent or None
     session.add(ticket)
     session.add(
-        TicketEntry(ticket_id=ticket.id, kind=EntryKind.ASSIGN, body=f"Assigned to {agent or 'nobody'}", actor=actor)
+        TicketEntry(
+            ticket_id=saved_id(ticket), kind=EntryKind.ASSIGN, body=f"Assigned to {agent or 'nobody'}", actor=actor
+        )
     )
 
 
 def log_reveal(*, session: Session, ticket: Ticket, actor: str) -> None:
     session.add(
-        TicketEntry(ticket_id=ticket.id, kind=EntryKind.REVEAL, body="Revealed the customer's handle", actor=actor)
+        TicketEntry(
+            ticket_id=saved_id(ticket), kind=EntryKind.REVEAL, body="Revealed the customer's handle", actor=actor
+        )
     )
 
 
@@ -182,7 +194,7 @@ AGENT_FIRST_RESPONSE_KINDS = (EntryKind.STATUS, EMAIL_ENTRY)
 def reveal_handle(*, session: Session, ticket: Ticket, agent: str) -> None:
     """Show this agent the customer's real handle on this ticket from now on; the reveal is logged on the ticket."""
     if session.get(HandleReveal, (agent, ticket.id)) is None:
-        session.add(HandleReveal(agent=agent, ticket_id=ticket.id))  # type: ignore[arg-type]
+        session.add(HandleReveal(agent=agent, ticket_id=saved_id(ticket)))
     log_reveal(session=session, ticket=ticket, actor=agent)
 
 
@@ -199,11 +211,11 @@ def queue_email(*, session: Session, ticket: Ticket, body: str, actor: str) -> M
     """Record an agent's email reply on the ticket's timeline and in the mail outbox, before it is sent."""
     if not ticket.contact_email:
         raise ValueError("the customer gave no contact email")
-    entry = TicketEntry(ticket_id=ticket.id, kind=EMAIL_ENTRY, body=body, actor=actor)  # type: ignore[arg-type]
+    entry = TicketEntry(ticket_id=saved_id(ticket), kind=EMAIL_ENTRY, body=body, actor=actor)
     session.add(entry)
     session.flush()
     mail = MailOutbox(
-        ticket_id=ticket.id,  # type: ignore[arg-type]
+        ticket_id=saved_id(ticket),
         entry_id=entry.id,
         to_addr=ticket.contact_email,
         subject=f"[{ticket.ref}] {ticket.subject}"[:200],
@@ -232,11 +244,13 @@ def count_hit(*, session: Session, bucket: str, started: int) -> int:
     """Add one hit to a fixed-window counter and return the window's total, atomically on SQLite and PostgreSQL."""
     dialect = session.get_bind().dialect.name
     insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert_fn(RateCounter).values(bucket=bucket, started=started, hits=1)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["bucket", "started"],
-        set_={"hits": RateCounter.__table__.c.hits + 1},  # type: ignore[attr-defined]
-    ).returning(RateCounter.__table__.c.hits)  # type: ignore[attr-defined]
+    hits = col(RateCounter.hits)
+    stmt = (
+        insert_fn(RateCounter)
+        .values(bucket=bucket, started=started, hits=1)
+        .on_conflict_do_update(index_elements=["bucket", "started"], set_={"hits": hits + 1})
+        .returning(hits)
+    )
     return int(session.execute(stmt).scalar_one())
 
 
@@ -283,15 +297,15 @@ def first_response_times(*, session: Session, since: datetime) -> list[ResponseT
             .where(col(TicketEntry.ticket_id).in_(ids), TicketEntry.kind == EntryKind.STATUS)
             .group_by(col(TicketEntry.ticket_id))
         )
-        for ticket_id, at in session.exec(by_agents):
-            keep(ticket_id, at)
+        for entry_ticket_id, at in session.exec(by_agents):
+            keep(entry_ticket_id, at)
         mails = (
             select(MailOutbox.ticket_id, func.min(MailOutbox.sent_at))
             .where(col(MailOutbox.ticket_id).in_(ids), MailOutbox.state == MailState.SENT)
             .group_by(col(MailOutbox.ticket_id))
         )
-        for ticket_id, at in session.exec(mails):
-            keep(ticket_id, at)
+        for mail_ticket_id, sent_at in session.exec(mails):
+            keep(mail_ticket_id, sent_at)
     waits: dict[str, list[float]] = {c.value: [] for c in Channel}
     opened: dict[str, int] = {c.value: 0 for c in Channel}
     for ticket_id, channel, created in tickets:

@@ -43,7 +43,7 @@ THREAD_KINDS = (EntryKind.POST,)
 
 
 def _ctx(request: Request) -> WebContext:
-    return request.app.state.ctx  # type: ignore[no-any-return]
+    return request.app.state.ctx
 
 
 def _agent(request: Request) -> str | None:

@@ -56,7 +56,7 @@ def daily_chart(counts: dict[tuple[date, str], int], days: list[date]) -> tuple[
     rects: list[Rect] = []
     labels: list[Label] = []
     for i, day in enumerate(days):
-        y = HEIGHT - BOTTOM
+        y: float = HEIGHT - BOTTOM
         for channel in CHANNELS:
             n = counts.get((day, channel), 0)
             if not n:

@@ -61,13 +61,13 @@ def _helpdesks(session: Session, names: Sequence[str], now: datetime) -> tuple[l
     for name in names:
         counts = dict(
             session.exec(
-                select(HelpdeskDelivery.state, func.count())  # type: ignore[arg-type]
+                select(HelpdeskDelivery.state, func.count())
                 .where(HelpdeskDelivery.helpdesk == name)
                 .group_by(HelpdeskDelivery.state)
             ).all()
         )
         waiting = col(HelpdeskDelivery.state).in_((DeliveryState.PENDING, DeliveryState.UNCERTAIN))
-        late = and_(HelpdeskDelivery.helpdesk == name, waiting, col(HelpdeskDelivery.created_at) < now - OVERDUE)
+        late = and_(col(HelpdeskDelivery.helpdesk) == name, waiting, col(HelpdeskDelivery.created_at) < now - OVERDUE)
         overdue = int(session.exec(select(func.count()).select_from(HelpdeskDelivery).where(late)).one())
         newest = session.exec(
             select(HelpdeskDelivery.last_error)
@@ -93,7 +93,7 @@ def _read(ctx: Any, now: datetime) -> tuple[dict[tuple[str, str], AccountState],
     )
     with transaction(ctx.sessions) as session:
         states = {(s.platform, s.account): s for s in session.exec(select(AccountState))}
-        outbox = dict(session.exec(select(Outbox.state, func.count()).group_by(Outbox.state)).all())  # type: ignore[arg-type]
+        outbox = dict(session.exec(select(Outbox.state, func.count()).group_by(Outbox.state)).all())
         stuck = session.exec(select(func.count()).select_from(Outbox).where(overdue)).one()
     return states, outbox, int(stuck)
 
@@ -110,7 +110,8 @@ def healthz(request: Request) -> JSONResponse:
         with transaction(ctx.sessions) as session:
             helpdesks, helpdesk_problems = _helpdesks(session, ctx.helpdesks, now)
     except SQLAlchemyError as exc:
-        reason = (str(exc.orig if getattr(exc, "orig", None) else exc).splitlines() or ["?"])[0][:300]
+        orig = getattr(exc, "orig", None)  # the driver's own error, on DBAPIError
+        reason = (str(orig or exc).splitlines() or ["?"])[0][:300]
         logger.debug("healthz: database unreachable", exc_info=True)
         body = {"status": "down", "problems": [f"database unreachable: {reason}"], "jobs": jobs}
         return JSONResponse(body, status_code=503)

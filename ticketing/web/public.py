@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session, select
 
 from ticketing.db import transaction
-from ticketing.models import Ticket
+from ticketing.models import Ticket, saved_id
 from ticketing.store import add_customer_details, open_web_ticket, timeline
 from ticketing.tokens import well_formed
 from ticketing.web.limits import check, client_key
@@ -35,7 +35,7 @@ STATUS_HELP = {
 
 
 def _ctx(request: Request) -> WebContext:
-    return request.app.state.ctx  # type: ignore[no-any-return]
+    return request.app.state.ctx
 
 
 def _token_key(token: str) -> str:
@@ -91,7 +91,7 @@ def ticket_page(request: Request, token: str) -> HTMLResponse:
         ticket = _ticket_for(session, token)
         if ticket is None:
             raise TicketNotFound()
-        events = timeline(session=session, ticket_id=ticket.id, public_only=True)  # type: ignore[arg-type]
+        events = timeline(session=session, ticket_id=saved_id(ticket), public_only=True)
         return render(
             request, "ticket_public.html", ticket=ticket, events=events, sent=sent, help=STATUS_HELP.get(ticket.status)
         )
@@ -130,7 +130,7 @@ def ticket_details(
         if not (order_number.strip() or details.strip() or email.strip()):
             errors.append("The form is empty: add an order number, a description or an email address.")
         if errors:
-            events = timeline(session=session, ticket_id=ticket.id, public_only=True)  # type: ignore[arg-type]
+            events = timeline(session=session, ticket_id=saved_id(ticket), public_only=True)
             # The customer's input is not echoed back: the page stays write-only even on an error.
             return render(
                 request,
