@@ -10,7 +10,7 @@ from sqlmodel import col, select
 
 from listener.base import Adapter, AdapterError, ChecksDeletions
 from ticketing.db import SessionFactory, transaction
-from ticketing.models import EntryKind, LedgerEntry, Ticket, TicketEntry, utcnow
+from ticketing.models import EntryKind, LedgerEntry, Ticket, TicketEntry, saved_id, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def _forget(sessions: SessionFactory, platform: str, post_ids: list[str]) -> Non
             session.add(ticket)
             session.add(
                 TicketEntry(
-                    ticket_id=ticket.id,
+                    ticket_id=saved_id(ticket),
                     kind=EntryKind.STATUS,
                     body="The post was deleted by its author; its text was removed",
                     actor="fairdesk",

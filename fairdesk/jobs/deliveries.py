@@ -8,14 +8,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, or_, update
+from sqlalchemy import ColumnElement, and_, exists, or_, update
 from sqlmodel import Session, col, select
 
 from fairdesk.jobs.sync import HELPDESK_ACTOR
 from helpdesk.base import Event, EventKind, Filing, Helpdesk, Refused, Unavailable
 from ticketing.db import SessionFactory, transaction
 from ticketing.leases import LEASE, is_dead
-from ticketing.models import DeliveryState, EntryKind, HelpdeskDelivery, Ticket, TicketEntry, utcnow
+from ticketing.models import DeliveryState, EntryKind, HelpdeskDelivery, Ticket, TicketEntry, saved_id, utcnow
 from ticketing.store import pseudonym
 
 logger = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def deliver_due(
     return filed
 
 
-def _pending_events(now: datetime):  # type: ignore[no-untyped-def]
+def _pending_events(now: datetime) -> ColumnElement[bool]:
     newer = (
         select(TicketEntry.id)
         .where(
@@ -136,14 +136,14 @@ def _claim_one(sessions: SessionFactory, owner: str, now: datetime, names: set[s
         ).first()
         if row is None:
             return None
-        won = session.execute(
+        won = session.exec(
             update(HelpdeskDelivery)
             .where(col(HelpdeskDelivery.id) == row.id, free)
             .values(claimed_by=owner, claimed_until=now + LEASE)
         )
-        if won.rowcount == 1:  # type: ignore[attr-defined]
+        if won.rowcount == 1:
             return row.id
-    return _claim_one(sessions, owner, now, names, tried | {row.id})  # type: ignore[arg-type]
+    return _claim_one(sessions, owner, now, names, tried | {saved_id(row)})
 
 
 def _release(sessions: SessionFactory, row_id: int, owner: str) -> None:
@@ -212,7 +212,7 @@ def _filed(sessions: SessionFactory, row_id: int, helpdesk: Helpdesk, remote_id:
         how = "found already filed" if settled else "filed"
         session.add(
             TicketEntry(
-                ticket_id=ticket.id,
+                ticket_id=saved_id(ticket),
                 kind=EntryKind.NOTE,
                 body=f"{how} in {helpdesk.name} as {remote_id}",
                 actor="fairdesk",
@@ -256,12 +256,12 @@ def _forward(helpdesk: Helpdesk, sessions: SessionFactory, row_id: int, filing: 
             error = f"refused {event.kind} {event.key}: {exc}"[:500]
             logger.warning("%s: %s", helpdesk.name, error)
         with transaction(sessions) as session:
-            row = session.get(HelpdeskDelivery, row_id)
-            assert row is not None
-            row.forwarded_entry_id = entry.id  # type: ignore[assignment]
-            row.forwarding_entry_id = None
-            row.last_error = error
-            session.add(row)
+            done = session.get(HelpdeskDelivery, row_id)
+            assert done is not None
+            done.forwarded_entry_id = saved_id(entry)
+            done.forwarding_entry_id = None
+            done.last_error = error
+            session.add(done)
 
 
 def _refused(sessions: SessionFactory, row_id: int, helpdesk: Helpdesk, reason: str) -> None:
@@ -272,7 +272,7 @@ def _refused(sessions: SessionFactory, row_id: int, helpdesk: Helpdesk, reason: 
         session.add(row)
         session.add(
             TicketEntry(
-                ticket_id=ticket.id,
+                ticket_id=saved_id(ticket),
                 kind=EntryKind.NOTE,
                 actor="fairdesk",
                 body=f"{helpdesk.name} refused this ticket: {reason}"[:2000],

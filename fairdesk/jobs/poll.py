@@ -7,8 +7,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import or_, update
+from sqlmodel import col
 
 from listener.base import Adapter, AdapterError, AuthFailed, Batch, RateLimited
 from ticketing.db import SessionFactory, transaction
@@ -47,7 +49,7 @@ def poll_once(
         result.skipped_run = "another daemon is polling this account"
         return result
     try:
-        batch = adapter.fetch(cursor)  # type: ignore[arg-type]
+        batch = adapter.fetch(cursor)
     except AdapterError as exc:
         _record_error(sessions, adapter, owner, exc)
         result.error = f"{type(exc).__name__}: {exc}"
@@ -110,7 +112,7 @@ def _key(adapter: Adapter) -> tuple[str, str]:
     return adapter.platform, adapter.account
 
 
-def _claim(sessions: SessionFactory, adapter: Adapter, owner: str, now: datetime) -> str | None | bool:
+def _claim(sessions: SessionFactory, adapter: Adapter, owner: str, now: datetime) -> str | None | Literal[False]:
     """Take the account's poll lease; return its cursor, or False if a live daemon holds it.
 
     The lease is short and renewed by its daemon's heartbeat, and a holder known to be dead (a killed daemon on this
@@ -123,23 +125,23 @@ def _claim(sessions: SessionFactory, adapter: Adapter, owner: str, now: datetime
         else:
             holder = state.lease_owner
     free = [
-        AccountState.lease_until.is_(None),  # type: ignore[union-attr]
-        AccountState.lease_until < now,  # type: ignore[operator]
-        AccountState.lease_owner == owner,  # type: ignore[arg-type]
+        col(AccountState.lease_until).is_(None),
+        col(AccountState.lease_until) < now,
+        col(AccountState.lease_owner) == owner,
     ]
     if holder is not None and holder != RATE_LIMIT_OWNER and is_dead(holder):
-        free.append(AccountState.lease_owner == holder)  # type: ignore[arg-type]
+        free.append(col(AccountState.lease_owner) == holder)
     with transaction(sessions) as session:
-        claimed = session.execute(
+        claimed = session.exec(
             update(AccountState)
             .where(
-                AccountState.platform == adapter.platform,  # type: ignore[arg-type]
-                AccountState.account == adapter.account,  # type: ignore[arg-type]
+                col(AccountState.platform) == adapter.platform,
+                col(AccountState.account) == adapter.account,
                 or_(*free),
             )
             .values(lease_owner=owner, lease_until=now + LEASE)
         )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        if claimed.rowcount != 1:
             return False
         state = session.get(AccountState, _key(adapter))
         assert state is not None
@@ -153,9 +155,9 @@ def _release(sessions: SessionFactory, adapter: Adapter, owner: str) -> None:
         session.execute(
             update(AccountState)
             .where(
-                AccountState.platform == adapter.platform,  # type: ignore[arg-type]
-                AccountState.account == adapter.account,  # type: ignore[arg-type]
-                AccountState.lease_owner == owner,  # type: ignore[arg-type]
+                col(AccountState.platform) == adapter.platform,
+                col(AccountState.account) == adapter.account,
+                col(AccountState.lease_owner) == owner,
             )
             .values(lease_owner=None, lease_until=None)
         )

@@ -15,7 +15,7 @@ from listener.base import Adapter, AdapterError, FoundBy, Mention, MentionKind, 
 from listener.reply_text import render_reply
 from ticketing.db import SessionFactory, transaction
 from ticketing.leases import LEASE, is_dead
-from ticketing.models import EntryKind, Outbox, ReplyState, Ticket, TicketEntry, utcnow
+from ticketing.models import EntryKind, Outbox, ReplyState, Ticket, TicketEntry, saved_id, utcnow
 from ticketing.tokens import new_token
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def _claim_one(
         query = (
             select(Outbox)
             .where(due, ours, col(Outbox.id).not_in(tried))
-            .order_by(Outbox.id)  # type: ignore[arg-type]
+            .order_by(col(Outbox.id))
             .limit(1)
             .with_for_update(skip_locked=True)
         )
@@ -109,15 +109,15 @@ def _claim_one(
         # A claim that expired, or a failure that may have posted: the platform is asked before any resend.
         stale = row.state in (ReplyState.SENDING, ReplyState.UNCERTAIN)
         # Conditional update: on SQLite (no row locks) this is what makes the claim exclusive.
-        won = session.execute(
+        won = session.exec(
             update(Outbox)
-            .where(Outbox.id == row.id, due)  # type: ignore[arg-type]
+            .where(col(Outbox.id) == row.id, due)
             .values(state=ReplyState.SENDING, claimed_by=owner, claimed_until=now + LEASE)
         )
-        if won.rowcount == 1:  # type: ignore[attr-defined]
-            return row.id, stale  # type: ignore[return-value]
+        if won.rowcount == 1:
+            return saved_id(row), stale
     # Another daemon took it between our read and our update (SQLite): try the next one.
-    return _claim_one(sessions, owner, now, keys, tried | {row.id})  # type: ignore[arg-type]
+    return _claim_one(sessions, owner, now, keys, tried | {saved_id(row)})
 
 
 def _deliver(
@@ -160,7 +160,7 @@ def _deliver(
     token, token_hash = new_token()
     with transaction(sessions) as session:
         row = session.get(Outbox, outbox_id)
-        ticket = session.get(Ticket, row.ticket_id)  # type: ignore[union-attr]
+        ticket = session.get(Ticket, row.ticket_id) if row else None
         assert row is not None and ticket is not None
         # The token is stored only as its hash; a new one replaces any from a send that never happened.
         ticket.token_hash = token_hash
