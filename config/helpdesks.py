@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -19,7 +19,8 @@ DEFAULT_RT_STATUSES = {
     "rejected": "closed",
     "deleted": "closed",
 }
-WEBHOOK_EVENTS = ("ticket.created", "ticket.details_added", "ticket.status_changed")
+WebhookEvent = Literal["ticket.created", "ticket.details_added", "ticket.status_changed"]
+WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = get_args(WebhookEvent)
 
 
 class _Helpdesk(BaseModel):
@@ -114,7 +115,7 @@ class WebhookHelpdesk(_Helpdesk):
         description="Signing secret in the whsec_<base64> form (FAIRDESK_HELPDESK__NAME__SECRET); the receiver "
         "verifies webhook-signature with it."
     )
-    events: list[Literal["ticket.created", "ticket.details_added", "ticket.status_changed"]] = Field(
+    events: list[WebhookEvent] = Field(
         default_factory=lambda: list(WEBHOOK_EVENTS), description="Which events to send."
     )
 

@@ -161,6 +161,9 @@ class BlueskyAccount(_Section):
         return tags
 
 
+Account = SampleAccount | XAccount | BlueskyAccount  # one platform account's settings
+
+
 class Settings(BaseSettings):
     """Everything the daemon is told. Build it once in main() with load_settings() and pass it down."""
 
@@ -232,9 +235,9 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'fairdesk.db'}"
 
-    def accounts(self) -> list[tuple[str, str, BaseModel]]:
+    def accounts(self) -> list[tuple[str, str, Account]]:
         """Every configured account as (platform, name, settings)."""
-        out: list[tuple[str, str, BaseModel]] = []
+        out: list[tuple[str, str, Account]] = []
         for platform in ("sample", "x", "bluesky"):
             for name, account in getattr(self, platform).items():
                 out.append((platform, name, account))

@@ -11,7 +11,7 @@ from typing import Any
 
 import uvicorn
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from config.settings import Settings
 from fairdesk.daemon import Classify, Daemon
@@ -80,7 +80,7 @@ def _sample_views(
     def posts() -> list[dict[str, Any]]:
         with transaction(sessions) as session:
             rows = session.exec(
-                select(LedgerEntry).where(LedgerEntry.platform == "sample").order_by(LedgerEntry.id.desc())  # type: ignore[union-attr]
+                select(LedgerEntry).where(LedgerEntry.platform == "sample").order_by(col(LedgerEntry.id).desc())
             )
             return [r.model_dump() for r in rows]
 

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -59,7 +60,7 @@ class Daemon:
         return FilingPolicy(self.settings.public_url, self.settings.web.blind_triage, retry)
 
     def poll_seconds(self) -> dict[tuple[str, str], float]:
-        intervals = {(p, n): float(a.poll_seconds) for p, n, a in self.settings.accounts()}  # type: ignore[attr-defined]
+        intervals = {(p, n): float(a.poll_seconds) for p, n, a in self.settings.accounts()}
         return {key: intervals.get(key, DEFAULT_POLL_SECONDS) for key in self.adapters}
 
     def wake(self, loop: str) -> None:
@@ -101,10 +102,7 @@ class Daemon:
 
     def jobs(self) -> dict[str, Callable[[], object]]:
         """Every job this daemon runs, by the name /healthz reports it under."""
-        jobs: dict[str, Callable[[], object]] = {
-            f"poll {p}/{n}": (lambda p=p, n=n: self.poll(p, n))  # type: ignore[misc]
-            for p, n in self.adapters
-        }
+        jobs: dict[str, Callable[[], object]] = {f"poll {p}/{n}": partial(self.poll, p, n) for p, n in self.adapters}
         jobs["replies"] = self.send_replies
         jobs["heartbeat"] = self.heartbeat
         if self.helpdesks:
@@ -113,7 +111,7 @@ class Daemon:
             jobs["helpdesk sync"] = self.sync
         for (platform, name), adapter in self.adapters.items():
             if isinstance(adapter, ChecksDeletions):
-                jobs[f"deletion sweep {platform}/{name}"] = lambda a=adapter: sweep_deleted(a, sessions=self.sessions)
+                jobs[f"deletion sweep {platform}/{name}"] = partial(sweep_deleted, adapter, sessions=self.sessions)
         return jobs
 
     def run_job(self, name: str) -> object:
@@ -136,7 +134,7 @@ class Daemon:
         loop_seconds = {"replies": self.settings.reply.interval_seconds, "deliveries": DELIVERY_SECONDS}
         for name in self.jobs():
             if name in loop_seconds:  # loops of their own, woken by intake
-                self.loops[name] = WakeableLoop(name, lambda n=name: self.run_job(n), loop_seconds[name])
+                self.loops[name] = WakeableLoop(name, partial(self.run_job, name), loop_seconds[name])
                 continue
             # Polls, the heartbeat and the sync start at once; sweeps first run one interval after start.
             first = {} if name.startswith("deletion sweep") else {"next_run_time": now}

@@ -11,11 +11,17 @@ SEVERITY_PRIORITY = {4: URGENT, 3: HIGH, 2: NORMAL, 1: LOW}
 class Verdict(Protocol):
     """What the classifier said about a text (nlp.Classification satisfies it; ticketing never imports spaCy)."""
 
-    label: str
-    score: float
-    severity: int | None
-    triage_reason: str | None
-    model_version: str
+    # Read-only properties, so that a frozen dataclass (as nlp.Classification is) satisfies the protocol.
+    @property
+    def label(self) -> str: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def severity(self) -> int | None: ...
+    @property
+    def triage_reason(self) -> str | None: ...
+    @property
+    def model_version(self) -> str: ...
 
 
 def is_complaint(verdict: Verdict) -> bool:
