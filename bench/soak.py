@@ -29,7 +29,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.soak_daemons import Database, Fleet, daemon_env, write_config  # noqa: E402
+from bench.soak_daemons import Database, Fleet, client_pid, daemon_env, write_config  # noqa: E402
 from bench.soak_observe import (  # noqa: E402
     PollWatcher,
     find_victim,
@@ -121,6 +121,9 @@ class Soak:
             poll_seconds=POLL_SECONDS,
         )
         self.fleet = Fleet(config, self.work / "logs", daemon_env(self.server.account_secrets()), args.source)
+        server_port = int(self.server.url.rsplit(":", 1)[1])
+        fleet = self.fleet
+        self.server.who = lambda port: client_pid(port, server_port, fleet.live_pids())
         self.fleet.start_all(args.daemons)
         self._wait_first_poll()
         self.watcher = PollWatcher(self.engine, "sample")
@@ -223,11 +226,12 @@ class Soak:
             for t in x_replies
             if t.ref("replied_to") in posted
         ]
-        restarts = self.fleet.restarts
+        restarts = [at for at, _ in self.fleet.restarts]
         gaps = {
             "x": restart_gaps(restarts, self.server.mention_polls(), end),
             "sample": restart_gaps(restarts, self.watcher.polls(), end),
         }
+        own = [restart_gaps([at], self.server.polls_by(pid), math.inf)[0] for at, pid in self.fleet.restarts]
         return Figures(
             platforms=[x, sample],
             tickets=tickets,
@@ -235,6 +239,7 @@ class Soak:
             outbox=outbox,
             sent_not_on_platform=missing,
             gaps=gaps,
+            own_gaps=own,
             bound=BOUND,
             latencies=latencies,
             max_rss_kb=self.fleet.max_rss_kb,
@@ -287,15 +292,16 @@ def main(argv: list[str] | None = None) -> int:
         params["daemons from"] = args.source.name
     soak = Soak(args)
     try:
-        soak.setup()
+        try:
+            soak.setup()
+        except Exception as exc:  # no database, a daemon that cannot start, ...: the soak measured nothing
+            print(f"soak: could not run: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            args.keep = True  # the daemon logs say why
+            return 2
         print(f"soak: {args.daemons} daemon(s) listening; posting {args.mentions:,} mentions", flush=True)
         soak.run()
         drained = soak.drain()
         figures = soak.reckon(drained)
-    except RuntimeError as exc:
-        print(f"soak: could not run: {exc}", file=sys.stderr, flush=True)
-        args.keep = True  # the daemon logs say why
-        return 2
     finally:
         soak.close()
     print(table(figures, params), flush=True)

@@ -116,6 +116,36 @@ def rss_kb(pid: int) -> int | None:
     return None
 
 
+def client_pid(port: int, server_port: int, pids: set[int]) -> int | None:
+    """Which of ``pids`` owns the loopback TCP connection from ``port`` to ``server_port`` (Linux /proc)."""
+    wanted = (f"0100007F:{port:04X}", f"0100007F:{server_port:04X}")
+    inode = None
+    try:
+        with open("/proc/net/tcp", encoding="ascii") as fh:
+            for line in fh:
+                fields = line.split()
+                if len(fields) > 9 and (fields[1], fields[2]) == wanted:
+                    inode = fields[9]
+                    break
+    except OSError:
+        return None
+    if inode is None:
+        return None
+    target = f"socket:[{inode}]"
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                    return pid
+            except OSError:
+                continue
+    return None
+
+
 @dataclass
 class Slot:
     """One daemon position; each restart is a new process (a new generation) in the same slot."""
@@ -149,7 +179,7 @@ class Fleet:
     env: dict[str, str]
     source: Path  # the checkout the daemons run from (`python -m fairdesk` imports from its working directory)
     slots: list[Slot] = field(default_factory=list)
-    restarts: list[float] = field(default_factory=list)  # time.time() of each restart after a kill
+    restarts: list[tuple[float, int]] = field(default_factory=list)  # (time.time(), new pid) of each restart
     exits: list[str] = field(default_factory=list)  # daemons that stopped without being killed
     max_rss_kb: int = 0
 
@@ -194,7 +224,7 @@ class Fleet:
         slot.process.send_signal(signal.SIGKILL)
         slot.process.wait(10)
         self.start(slot)
-        self.restarts.append(slot.started_at)
+        self.restarts.append((slot.started_at, slot.process.pid))
         return slot.started_at
 
     def check(self) -> None:
@@ -204,7 +234,10 @@ class Fleet:
                 self.exits.append(f"daemon {slot.number} exited with {slot.process.returncode}; see {slot.log}")
                 logger.warning("%s", self.exits[-1])
                 self.start(slot)
-                self.restarts.append(slot.started_at)
+                self.restarts.append((slot.started_at, slot.process.pid))
+
+    def live_pids(self) -> set[int]:
+        return {s.process.pid for s in self.slots if s.process is not None and s.alive()}
 
     def sample_rss(self) -> None:
         for slot in self.slots:

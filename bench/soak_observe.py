@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, create_engine, func, select
 
-from listener.poll import RATE_LIMIT_OWNER
+from fairdesk.jobs.poll import RATE_LIMIT_OWNER
 from ticketing.models import AccountState, LedgerEntry, Outbox, ReplyState
 
 logger = logging.getLogger(__name__)

@@ -7,6 +7,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -60,13 +61,16 @@ class SoakXServer(FakeXServer):
         # A SIGKILLed daemon resets its connections; that is the soak working, not an error worth a traceback.
         self._httpd.handle_error = lambda request, address: logger.debug("connection from %s dropped", address)
         self._times_lock = threading.Lock()
-        self.arrivals: list[tuple[float, str]] = []  # (time.time(), path) of every API request
+        self.arrivals: list[tuple[float, str, int | None]] = []  # (time.time(), path, daemon pid) of API requests
+        self.who: Callable[[int], int | None] = lambda port: None  # client port -> daemon pid, set by the soak
 
     def handle(self, handler: Any) -> None:
         path = urlsplit(handler.path).path
         if not path.startswith("/_fake/"):
+            # Only polls need telling apart; finding a connection's process reads /proc, so not for every request.
+            pid = self.who(handler.client_address[1]) if path.endswith("/mentions") else None
             with self._times_lock:
-                self.arrivals.append((time.time(), path))
+                self.arrivals.append((time.time(), path, pid))
         super().handle(handler)
 
     def api_calls(self) -> int:
@@ -76,7 +80,12 @@ class SoakXServer(FakeXServer):
     def mention_polls(self) -> list[float]:
         """When each mentions request arrived (a poll, whatever its answer)."""
         with self._times_lock:
-            return [t for t, path in self.arrivals if path.endswith("/mentions")]
+            return [t for t, path, _ in self.arrivals if path.endswith("/mentions")]
+
+    def polls_by(self, pid: int) -> list[float]:
+        """When daemon ``pid`` itself asked for mentions."""
+        with self._times_lock:
+            return [t for t, path, who in self.arrivals if who == pid and path.endswith("/mentions")]
 
     def served_ids(self) -> set[str]:
         """Every post id the mentions endpoint returned in a well-formed answer."""

@@ -66,6 +66,7 @@ class Figures:
     outbox: dict[str, int]
     sent_not_on_platform: int
     gaps: dict[str, list[float]]
+    own_gaps: list[float]  # per restart, until the new daemon itself asked X for mentions (inf: it never did)
     bound: float
     latencies: list[float]
     max_rss_kb: int
@@ -145,6 +146,16 @@ def _seconds(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f} s"
 
 
+def _own(gaps: list[float]) -> str:
+    polled = [g for g in gaps if math.isfinite(g)]
+    if not polled:
+        return f"none of {len(gaps)} restarted daemons polled X before being killed or stopped"
+    return (
+        f"p50 {percentile(polled, 50):.1f} s, max {max(polled):.1f} s (for information; "
+        f"{len(gaps) - len(polled)} of {len(gaps)} were killed or stopped before their first poll)"
+    )
+
+
 def table(f: Figures, params: dict[str, Any]) -> str:
     """The figures as printed; tests/test_soak.py reads the first column's labels."""
     by = {p.name: p for p in f.platforms}
@@ -165,6 +176,7 @@ def table(f: Figures, params: dict[str, Any]) -> str:
             f"{f.longest_gap:.1f} s (bound {f.bound:.0f} s = 3 poll intervals + 10 s); "
             + ", ".join(f"{name} {max(g, default=0):.1f} s" for name, g in f.gaps.items()),
         ),
+        ("restarted daemon's own first X poll", _own(f.own_gaps)),
         (
             "mention->reply p50 / p95 (x)",
             f"{_seconds(percentile(f.latencies, 50))} / {_seconds(percentile(f.latencies, 95))}",

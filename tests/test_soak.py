@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections import Counter
@@ -11,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.soak_daemons import client_pid
 from bench.soak_observe import owner_pid
 from bench.soak_report import Figures, Platform, duplicates, percentile, restart_gaps, table
 
@@ -27,6 +31,7 @@ def _figures(**changes: object) -> Figures:
         "outbox": {"sent": 2},
         "sent_not_on_platform": 0,
         "gaps": {"x": [1.5, 4.0]},
+        "own_gaps": [3.0, math.inf],
         "bound": 13.0,
         "latencies": [1.0, 2.0],
         "max_rss_kb": 200_000,
@@ -41,7 +46,19 @@ def _figures(**changes: object) -> Figures:
 
 
 def test_a_clean_run_has_no_failures() -> None:
-    assert _figures().failures() == []
+    figures = _figures()
+    assert figures.failures() == []
+    assert "1 of 2 were killed or stopped before their first poll" in table(figures, {})
+
+
+def test_a_loopback_connection_is_traced_to_its_process() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server, socket.create_connection(server.getsockname()) as client:
+        accepted, _ = server.accept()
+        with accepted:
+            port, server_port = client.getsockname()[1], server.getsockname()[1]
+            assert client_pid(port, server_port, {os.getpid()}) == os.getpid()
+            assert client_pid(port, server_port, set()) is None
+            assert client_pid(port + 1 if port < 65535 else port - 1, server_port, {os.getpid()}) is None
 
 
 def test_a_served_mention_without_a_ledger_entry_is_lost() -> None:
