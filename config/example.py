@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
-from config.helpdesks import EmailHelpdesk, RtHelpdesk, WebhookHelpdesk
+from config.helpdesks import EmailHelpdesk, RtHelpdesk, WebhookHelpdesk, ZendeskHelpdesk
 from config.settings import BlueskyAccount, SampleAccount, Settings, XAccount
 
 HEADER = """\
@@ -32,6 +32,13 @@ EXAMPLE_ACCOUNTS: list[tuple[str, str, type[BaseModel], dict[str, Any], bool]] =
         False,
     ),
     ("helpdesk", "hooks", WebhookHelpdesk, {"kind": "webhook", "url": "https://hooks.example.com/fairdesk"}, False),
+    (
+        "helpdesk",
+        "zendesk",
+        ZendeskHelpdesk,
+        {"kind": "zendesk", "subdomain": "acme", "email": "fairdesk-bot@example.com"},
+        False,
+    ),
 ]
 
 
