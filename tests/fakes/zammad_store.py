@@ -177,6 +177,10 @@ class ZammadStore:
         customer_id = self._customer(params) if caller.agent else caller.id
         if customer_id is None:
             raise unprocessable("Customer can't be blank")  # UNCERTAIN wording; the client always sends one
+        owner_id = params.get("owner_id", 1)
+        owner = self.users.get(owner_id) if isinstance(owner_id, int) else None
+        if owner is None or (owner.id != 1 and not owner.agent):
+            raise unprocessable(f"Invalid value for param 'owner_id': {owner_id}")
         state_id = self._lookup(params, "state", STATES) or 1
         priority_id = self._lookup(params, "priority", PRIORITIES) or 2
         tags = params.get("tags")
@@ -192,6 +196,7 @@ class ZammadStore:
             customer_id=customer_id,
             state_id=state_id,
             priority_id=priority_id,
+            owner_id=owner_id,
             created_by_id=caller.id,
             attributes={k: params[k] for k in self.attributes if k in params},
             tags=[t.strip() for t in (tags or "").split(",") if t.strip()],
