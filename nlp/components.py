@@ -121,6 +121,7 @@ class ComplaintScorer:
         emb = self._embedder.embed([v.text for v in views]) * self.cfg["embedding_weight"]
         hand = np.stack([self._hand(v.text, v.n_handles, v.n_hashtags) for v in views]) * self.cfg["hand_weight"]
         n, words, chars = self.cfg["word_ngrams"], self.words, self._char_cache
+        char_vocab = self.chars  # a local keeps the assert's narrowing inside rows() below
         plain_ids = [(words.ids(word_terms(v.plain, n)), chars.ids(v.plain)) for v in views]
         # Without handles the two views are the same tokens.
         raw_ids = [
@@ -129,7 +130,7 @@ class ComplaintScorer:
         ]
 
         def rows(ids: list[tuple[np.ndarray, np.ndarray]], dense: np.ndarray) -> Rows:
-            indptr, indices, data = tfidf_rows([(words, [w for w, _ in ids]), (self.chars, [c for _, c in ids])])
+            indptr, indices, data = tfidf_rows([(words, [w for w, _ in ids]), (char_vocab, [c for _, c in ids])])
             return Rows(indptr, indices, data.astype(np.float64), sparse, dense.astype(np.float64))
 
         return rows(raw_ids, emb), rows(plain_ids, np.hstack([emb, hand]))
@@ -150,8 +151,8 @@ class ComplaintScorer:
         raw, plain = self._rows(views)
         # The aux, complaint and severity models read the same sparse block (they differ in stacked dense
         # columns), so its product with all their weights is taken once.
-        n_aux = 2 if self.emotion is not None and self.sentiment is not None else 0
-        aux_models = [self.emotion, self.sentiment][:n_aux]
+        aux_models = [self.emotion, self.sentiment] if self.emotion is not None and self.sentiment is not None else []
+        n_aux = len(aux_models)
         models = [*aux_models, self.complaint, *([self.severity] if self.severity is not None else [])]
         parts = shared_sparse_parts(plain, models)
         aux = self._aux(plain, parts[:n_aux])
@@ -226,7 +227,8 @@ class ComplaintScorer:
         )
         if len(set(labels[is_random == 0].tolist())) < 2:
             raise ValueError("training needs both complaints and non-complaints among company-addressed posts")
-        n, lo, hi = self.cfg["word_ngrams"], *self.cfg["char_ngrams"]
+        n = self.cfg["word_ngrams"]
+        lo, hi = self.cfg["char_ngrams"]
         words = TfIdf.fit((word_terms(v.raw, n) + word_terms(v.plain, n) for v in views), self.cfg["min_df"])
         chars = TfIdf.fit(
             ([g for t in {*v.raw, *v.plain} for g in char_terms(t, lo, hi)] for v in views), self.cfg["min_df"]

@@ -44,7 +44,7 @@ def word_terms(tokens: Sequence[str], ngrams: int) -> list[str]:
 def char_terms(token: str, lo: int, hi: int) -> list[str]:
     """Character lo..hi-grams of one token padded with spaces (scikit-learn's "char_wb" analyzer)."""
     w = f" {token} "
-    out = []
+    out: list[str] = []
     for n in range(lo, hi + 1):
         if len(w) < n:
             break
