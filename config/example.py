@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
-from config.helpdesks import EmailHelpdesk, RtHelpdesk, WebhookHelpdesk, ZendeskHelpdesk
+from config.helpdesks import EmailHelpdesk, RtHelpdesk, WebhookHelpdesk, ZammadHelpdesk, ZendeskHelpdesk
 from config.settings import BlueskyAccount, SampleAccount, Settings, XAccount
 
 HEADER = """\
@@ -37,6 +37,13 @@ EXAMPLE_ACCOUNTS: list[tuple[str, str, type[BaseModel], dict[str, Any], bool]] =
         "zendesk",
         ZendeskHelpdesk,
         {"kind": "zendesk", "subdomain": "acme", "email": "fairdesk-bot@example.com"},
+        False,
+    ),
+    (
+        "helpdesk",
+        "zammad",
+        ZammadHelpdesk,
+        {"kind": "zammad", "url": "https://zammad.example.com", "group": "Users", "customer": "social@example.com"},
         False,
     ),
 ]

@@ -372,7 +372,7 @@ def _config_hint(server: FakeZammadServer) -> Iterator[str]:
 def main(argv: Iterable[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.fakes.zammad_server", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8398)
+    parser.add_argument("--port", type=int, default=8397)
     parser.add_argument("--token", default=DEFAULT_TOKEN, help="the agent's access token")
     parser.add_argument("--search-lag", type=float, default=2.0, help="seconds until Elasticsearch sees a change")
     parser.add_argument("-v", "--verbose", action="store_true")
