@@ -23,11 +23,13 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from sqlalchemy import Engine  # noqa: E402
 
 from bench.soak_daemons import Database, Fleet, client_pid, daemon_env, write_config  # noqa: E402
 from bench.soak_observe import (  # noqa: E402
@@ -91,17 +93,23 @@ class Soak:
         self.kills: Counter[str] = Counter()
         self.server: SoakXServer | None = None
         self.database: Database | None = None
-        self.engine: Any = None
+        self.engine: Engine | None = None
         self.fleet: Fleet | None = None
         self.poster: Poster | None = None
         self.faults: FaultInjector | None = None
         self.watcher: PollWatcher | None = None
 
+    @property
+    def db(self) -> Engine:
+        assert self.engine is not None, "setup() makes the engine"
+        return self.engine
+
     def setup(self) -> None:
         args = self.args
-        self.server = SoakXServer().start()
-        self.server.lift_rate_limits()
-        self.seed_post = self.server.post("soak_first", f"@{self.server.brand.username} hello, is anyone there?")
+        self.server = server = SoakXServer()
+        server.start()
+        server.lift_rate_limits()
+        self.seed_post = server.post("soak_first", f"@{server.brand.username} hello, is anyone there?")
         self.feed = self.work / "feed.jsonl"
         self.feed_ids = write_sample_feed(self.feed, self.sample_count, self.rng)
         self.database = Database(args.db, self.data, args.postgres_url)
@@ -113,26 +121,25 @@ class Soak:
             config,
             data_dir=self.data,
             database_url=self.database.url if args.db == "postgres" else None,
-            x_url=self.server.url,
-            x_handle=self.server.brand.username,
-            x_user_id=self.server.brand.id,
+            x_url=server.url,
+            x_handle=server.brand.username,
+            x_user_id=server.brand.id,
             feed=self.feed,
             sample_per_poll=per_poll,
             poll_seconds=POLL_SECONDS,
         )
-        self.fleet = Fleet(config, self.work / "logs", daemon_env(self.server.account_secrets()), args.source)
-        server_port = int(self.server.url.rsplit(":", 1)[1])
-        fleet = self.fleet
-        self.server.who = lambda port: client_pid(port, server_port, fleet.live_pids())
+        self.fleet = fleet = Fleet(config, self.work / "logs", daemon_env(server.account_secrets()), args.source)
+        server_port = int(server.url.rsplit(":", 1)[1])
+        server.who = lambda port: client_pid(port, server_port, fleet.live_pids())
         self.fleet.start_all(args.daemons)
         self._wait_first_poll()
-        self.watcher = PollWatcher(self.engine, "sample")
+        self.watcher = PollWatcher(self.db, "sample")
         self.watcher.start()
 
     def _wait_first_poll(self) -> None:
         # X's first poll reads only the newest page; posting starts once the cursor exists, so nothing is skipped.
         deadline = time.monotonic() + FIRST_POLL_TIMEOUT
-        while progress(self.engine).ledger.get("x", 0) < 1:
+        while progress(self.db).ledger.get("x", 0) < 1:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no X poll recorded within {FIRST_POLL_TIMEOUT:.0f} s of start")
             time.sleep(0.2)
@@ -158,20 +165,20 @@ class Soak:
 
     def _kill(self) -> bool:
         assert self.fleet is not None
-        ready = {s.pid: s for s in self.fleet.slots if s.alive() and s.ready()}
+        ready = {s.process.pid: s for s in self.fleet.slots if s.process is not None and s.alive() and s.ready()}
         if not ready:
             return False  # every daemon is still starting; try again shortly
         mode = self.rng.choice(KILL_MODES)
         pid = None
         if mode == "inside a poll":
-            pid = find_victim(self.engine, lease_holders, set(ready))
+            pid = find_victim(self.db, lease_holders, set(ready))
         elif mode == "inside a reply batch":
-            pid = find_victim(self.engine, reply_claimers, set(ready))
+            pid = find_victim(self.db, reply_claimers, set(ready))
         else:
             time.sleep(self.rng.uniform(0, 2 * POLL_SECONDS))
         if pid is None:
             mode = mode if mode == "random moment" else f"random moment (none seen {mode})"
-            pid = self.rng.choice(sorted(p for p in ready if p is not None))
+            pid = self.rng.choice(sorted(ready))
         slot = self.fleet.by_pid(pid)
         if slot is None:  # it died meanwhile; check() restarts it and counts it
             return False
@@ -189,7 +196,7 @@ class Soak:
         while time.monotonic() < deadline:
             self.fleet.check()
             self.fleet.sample_rss()
-            p = progress(self.engine)
+            p = progress(self.db)
             if (
                 p.ledger.get("x", 0) >= offered_x
                 and p.sample_cursor >= len(self.feed_ids)
@@ -218,7 +225,7 @@ class Soak:
         sample = Platform(
             "sample", offered=set(self.feed_ids), served=set(), replies=[r["in_reply_to"] for r in sample_sent]
         )
-        tickets, dup_tickets, outbox, sent = read_database(self.engine, [x, sample])
+        tickets, dup_tickets, outbox, sent = read_database(self.db, [x, sample])
         sample.served = set(self.feed_ids[: outbox.pop("_sample_cursor")])
         missing = len(sent.get("x", set()) - set(x.replies)) + len(sent.get("sample", set()) - set(sample.replies))
         latencies = [
@@ -254,12 +261,15 @@ class Soak:
         for part in (self.poster, self.faults, self.watcher):
             if part is not None:
                 part.stop.set()
-        steps = (
-            lambda: self.fleet and self.fleet.stop(),
-            lambda: self.server and self.server.stop(),
-            lambda: self.engine is not None and self.engine.dispose(),
-            lambda: self.database and self.database.drop(),
-        )
+        steps: list[Callable[[], None]] = []
+        if self.fleet is not None:
+            steps.append(self.fleet.stop)
+        if self.server is not None:
+            steps.append(self.server.stop)
+        if self.engine is not None:
+            steps.append(self.engine.dispose)
+        if self.database is not None:
+            steps.append(self.database.drop)
         for step in steps:
             try:
                 step()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine, create_engine, func, select
+from sqlmodel import col
 
 from fairdesk.jobs.poll import RATE_LIMIT_OWNER
 from ticketing.models import AccountState, LedgerEntry, Outbox, ReplyState
@@ -39,18 +40,14 @@ def owner_pid(owner: str | None) -> int | None:
 def lease_holders(engine: Engine) -> set[int]:
     """Pids named in accounts' poll leases (the caller keeps the live ones: a dead daemon's lease may linger)."""
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(AccountState.lease_owner).where(AccountState.lease_owner.is_not(None))  # type: ignore[union-attr]
-        )
+        rows = conn.execute(select(col(AccountState.lease_owner)).where(col(AccountState.lease_owner).is_not(None)))
         return {pid for (owner,) in rows if (pid := owner_pid(owner)) is not None}
 
 
 def reply_claimers(engine: Engine) -> set[int]:
     """Pids of daemons with outbox rows claimed and not yet settled (inside a reply batch)."""
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(Outbox.claimed_by).where(Outbox.state == ReplyState.SENDING)  # type: ignore[arg-type]
-        )
+        rows = conn.execute(select(col(Outbox.claimed_by)).where(col(Outbox.state) == ReplyState.SENDING))
         return {pid for (owner,) in rows if (pid := owner_pid(owner)) is not None}
 
 
@@ -74,10 +71,11 @@ class Progress:
 
 def progress(engine: Engine) -> Progress:
     with engine.connect() as conn:
-        ledger = dict(conn.execute(select(LedgerEntry.platform, func.count()).group_by(LedgerEntry.platform)).all())  # type: ignore[arg-type]
-        cursor = conn.execute(select(AccountState.cursor).where(AccountState.platform == "sample")).scalar()  # type: ignore[arg-type]
+        platform = col(LedgerEntry.platform)
+        ledger = {name: n for name, n in conn.execute(select(platform, func.count()).group_by(platform))}
+        cursor = conn.execute(select(col(AccountState.cursor)).where(col(AccountState.platform) == "sample")).scalar()
         unsettled = conn.execute(
-            select(func.count()).select_from(Outbox).where(Outbox.state.in_(UNSETTLED))  # type: ignore[attr-defined]
+            select(func.count()).select_from(Outbox).where(col(Outbox.state).in_(UNSETTLED))
         ).scalar()
     return Progress(ledger, int(cursor or 0), int(unsettled or 0))
 
@@ -105,11 +103,11 @@ class PollWatcher:
         return sorted(moment.timestamp() for moment in set(self.seen))
 
     def _run(self) -> None:
-        query = select(AccountState.last_success_at).where(AccountState.platform == self.platform)  # type: ignore[arg-type]
+        query = select(col(AccountState.last_success_at)).where(col(AccountState.platform) == self.platform)
         while not self.stop.wait(SAMPLE_EVERY):
             try:
                 with self.engine.connect() as conn:
-                    moments = conn.execute(query).scalars().all()
+                    moments: list[datetime | None] = list(conn.execute(query).scalars())
             except Exception:  # a busy database must not end the watch; the next sample will do
                 logger.debug("poll watcher: read failed", exc_info=True)
                 continue

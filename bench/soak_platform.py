@@ -46,6 +46,7 @@ FOLLOW_UPS = ("@{brand} any news? still waiting ({n})", "@{brand} hello? nobody 
 
 
 def mention_text(rng: random.Random, brand: str, n: int, *, follow_up: bool = False) -> str:
+    pool: tuple[str, ...]
     if follow_up:
         pool = FOLLOW_UPS
     else:
@@ -59,10 +60,14 @@ class SoakXServer(FakeXServer):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         # A SIGKILLed daemon resets its connections; that is the soak working, not an error worth a traceback.
-        self._httpd.handle_error = lambda request, address: logger.debug("connection from %s dropped", address)
+        self._httpd.handle_error = self._dropped  # type: ignore[method-assign,assignment]
         self._times_lock = threading.Lock()
         self.arrivals: list[tuple[float, str, int | None]] = []  # (time.time(), path, daemon pid) of API requests
         self.who: Callable[[int], int | None] = lambda port: None  # client port -> daemon pid, set by the soak
+
+    @staticmethod
+    def _dropped(request: object, address: Any) -> None:
+        logger.debug("connection from %s dropped", address)
 
     def handle(self, handler: Any) -> None:
         path = urlsplit(handler.path).path

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, func, select
+from sqlmodel import col
 
 from ticketing.models import AccountState, LedgerEntry, Outbox, ReplyState, Ticket
 
@@ -121,23 +122,24 @@ def read_database(engine: Engine, platforms: list[Platform]) -> tuple[int, int, 
     """Fill each platform's ledger; return tickets, duplicate tickets, outbox states and sent remote ids."""
     with engine.connect() as conn:
         for platform in platforms:
-            rows = conn.execute(select(LedgerEntry.post_id).where(LedgerEntry.platform == platform.name))  # type: ignore[arg-type]
-            platform.ledger = {post_id for (post_id,) in rows}
+            query = select(col(LedgerEntry.post_id)).where(col(LedgerEntry.platform) == platform.name)
+            platform.ledger = set(conn.execute(query).scalars())
         tickets = conn.execute(select(func.count()).select_from(Ticket)).scalar() or 0
         per_post = (
             select(func.count().label("n"))
             .select_from(Ticket)
-            .where(Ticket.post_id.is_not(None))  # type: ignore[union-attr]
-            .group_by(Ticket.platform, Ticket.post_id)
+            .where(col(Ticket.post_id).is_not(None))
+            .group_by(col(Ticket.platform), col(Ticket.post_id))
             .subquery()
         )
         duplicate_tickets = conn.execute(select(func.coalesce(func.sum(per_post.c.n - 1), 0))).scalar() or 0
-        states = dict(conn.execute(select(Outbox.state, func.count()).group_by(Outbox.state)).all())  # type: ignore[arg-type]
+        state = col(Outbox.state)
+        states: dict[str, int] = {name: n for name, n in conn.execute(select(state, func.count()).group_by(state))}
         sent: dict[str, set[str]] = {}
-        rows = conn.execute(select(Outbox.platform, Outbox.in_reply_to).where(Outbox.state == ReplyState.SENT))  # type: ignore[arg-type]
-        for platform_name, in_reply_to in rows:
+        sent_rows = select(col(Outbox.platform), col(Outbox.in_reply_to)).where(state == ReplyState.SENT)
+        for platform_name, in_reply_to in conn.execute(sent_rows):
             sent.setdefault(platform_name, set()).add(in_reply_to)
-        cursor = conn.execute(select(AccountState.cursor).where(AccountState.platform == "sample")).scalar()  # type: ignore[arg-type]
+        cursor = conn.execute(select(col(AccountState.cursor)).where(col(AccountState.platform) == "sample")).scalar()
     states["_sample_cursor"] = int(cursor or 0)
     return int(tickets), int(duplicate_tickets), states, sent
 
