@@ -69,7 +69,7 @@ T = TypeVar("T")
 # ---------------------------------------------------------------------------------------------------- errors
 
 
-def _xrpc_error(exc: BaseException) -> str | None:
+def _xrpc_error(exc: BaseException | None) -> str | None:
     if isinstance(exc, RequestErrorBase) and exc.response is not None:
         return getattr(exc.response.content, "error", None)
     return None

@@ -80,13 +80,16 @@ class _XTransport(HTTPAdapter):
         self._base = None if base == DEFAULT_API_BASE else base
         self._timeout = timeout
 
-    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):  # type: ignore[override]
+    def send(  # the unannotated parameters pass through to HTTPAdapter.send as they came
+        self, request: requests.PreparedRequest, stream=False, timeout=None, verify=True, cert=None, proxies=None
+    ) -> requests.Response:
         if timeout is None:
             timeout = self._timeout
-        if self._base is not None and request.url and request.url.startswith(DEFAULT_API_BASE + "/"):
+        url = request.url
+        if self._base is not None and url and url.startswith(DEFAULT_API_BASE + "/"):
             request = request.copy()
             request.headers["Host"] = urlsplit(DEFAULT_API_BASE).netloc
-            request.url = self._base + request.url[len(DEFAULT_API_BASE) :]
+            request.url = self._base + url[len(DEFAULT_API_BASE) :]
             if proxies:  # chosen for api.twitter.com; choose again for the real destination
                 proxies = get_environ_proxies(request.url)
         return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
