@@ -104,7 +104,8 @@ def _record(
     if was_unhealthy:
         logger.info("%s/%s polling recovered", *_key(adapter))
     if result.new:
-        logger.info("%s/%s poll: %d new %s", *_key(adapter), result.new, dict(result.outcomes))
+        outcomes = ", ".join(f"{count} {outcome}" for outcome, count in sorted(result.outcomes.items()))
+        logger.info("%s/%s poll: %d new (%s)", *_key(adapter), result.new, outcomes)
     return result
 
 

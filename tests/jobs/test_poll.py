@@ -181,3 +181,13 @@ def test_a_crash_in_classification_releases_the_account_and_loses_nothing(
         poll_once(fake_adapter, classify=broken_classifier, sessions=daemon.sessions, owner="x")
     assert _rows(daemon, LedgerEntry) == []
     assert daemon.poll("fake", "brand").new == 1  # not locked out by the failed run, and the post was not lost
+
+
+def test_the_poll_log_line_names_outcomes_as_words(
+    daemon: Daemon, fake_adapter: FakeAdapter, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_adapter.mentions = [mention("1", "my router is broken"), mention("2", "thanks, all good")]
+    with caplog.at_level("INFO", logger="fairdesk.jobs.poll"):
+        daemon.poll_all()
+    (line,) = [r.getMessage() for r in caplog.records if "poll:" in r.getMessage()]
+    assert line == "fake/brand poll: 2 new (1 skipped, 1 ticketed)", line
