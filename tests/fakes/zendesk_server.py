@@ -390,6 +390,7 @@ class _Handler(BaseHTTPRequestHandler):
 def config_hint(server: FakeZendesk, name: str = "zendesk") -> Iterator[str]:
     yield f"fake Zendesk listening on {server.url} (agent {server.email})"
     yield "config (TOML):"
+    yield "  [sample.demo]   # the bundled sample feed, while no platform is configured"
     yield f"  [helpdesk.{name}]"
     yield '  kind = "zendesk"'
     yield f'  url = "{server.url}"'

@@ -241,7 +241,7 @@ class Account:
                 "requester_id": requester_id,
                 "submitter_id": self.agent.id,
                 "assignee_id": None,
-                "organization_id": None,
+                "organization_id": 6130869157658,  # the agent's organization, as recorded
                 "group_id": spec.get("group_id"),
                 "collaborator_ids": [],
                 "follower_ids": [],
