@@ -9,6 +9,7 @@ Behaviours the contract notes leave open (UNCERTAIN in the shared zendesk.md) ar
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -327,3 +328,19 @@ class Account:
                 return 200, {"user": user.wire(self.base_url, self.clock())}
             user = self.add_user(str(spec.get("name") or email), email)
             return 201, {"user": user.wire(self.base_url, self.clock())}
+
+
+def page(items: list[dict[str, Any]], query: dict[str, str], key: str, url: str) -> dict[str, Any]:
+    """Cursor pagination when page[size] is asked for, else the offset style (one page here)."""
+    if "page[size]" not in query:
+        return {key: items, "next_page": None, "previous_page": None, "count": len(items)}
+    size = min(max(int(query["page[size]"]) if query["page[size]"].isdigit() else 100, 1), 100)
+    start = int(base64.b64decode(query["page[after]"]).decode()) if query.get("page[after]") else 0
+    chunk = items[start : start + size]
+    has_more = start + size < len(items)
+    after = base64.b64encode(str(start + size).encode()).decode() if has_more else None
+    return {
+        key: chunk,
+        "meta": {"has_more": has_more, "after_cursor": after, "before_cursor": None},
+        "links": {"next": f"{url}?page[after]={after}&page[size]={size}" if after else None, "prev": None},
+    }
