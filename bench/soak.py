@@ -63,6 +63,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--fault-rate", type=float, default=0.1, help="share of X API requests given a fault")
     parser.add_argument("--rate", type=float, default=10.0, help="X mentions posted per second")
     parser.add_argument("--drain", type=float, help="seconds to let the daemons catch up (default 180; --quick 90)")
+    parser.add_argument(
+        "--start-together", action="store_true", help="start the daemons at the same moment on the fresh database"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--postgres-url", default=ADMIN_URL, help="a PostgreSQL database to create the soak's from")
     parser.add_argument(
@@ -131,7 +134,7 @@ class Soak:
         self.fleet = fleet = Fleet(config, self.work / "logs", daemon_env(server.account_secrets()), args.source)
         server_port = int(server.url.rsplit(":", 1)[1])
         server.who = lambda port: client_pid(port, server_port, fleet.live_pids())
-        self.fleet.start_all(args.daemons)
+        self.fleet.start_all(args.daemons, together=args.start_together)
         self._wait_first_poll()
         self.watcher = PollWatcher(self.db, "sample")
         self.watcher.start()
@@ -298,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         "rate": f"{args.rate:g}/s",
         "seed": args.seed,
     }
+    if args.start_together:
+        params["start"] = "together"
     if args.source.resolve() != REPO:
         params["daemons from"] = args.source.name
     soak = Soak(args)
@@ -312,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
         soak.run()
         drained = soak.drain()
         figures = soak.reckon(drained)
+    except KeyboardInterrupt:
+        print("soak: interrupted; stopping the daemons and removing what the soak made", file=sys.stderr, flush=True)
+        return 130
     finally:
         soak.close()
     print(table(figures, params), flush=True)

@@ -198,12 +198,16 @@ class Fleet:
             )
         slot.started_at = time.time()
 
-    def start_all(self, count: int) -> None:
-        """One after another: each waits until the previous one listens (a fresh database migrates once)."""
+    def start_all(self, count: int, *, together: bool = False) -> None:
+        """Start ``count`` daemons: one after another, each once the previous listens, or all at once (``together``:
+        several daemons migrating a fresh database at the same moment, as after a deploy)."""
         for number in range(1, count + 1):
             slot = Slot(number)
             self.slots.append(slot)
             self.start(slot)
+            if not together:
+                self.wait_ready(slot)
+        for slot in self.slots:
             self.wait_ready(slot)
 
     def wait_ready(self, slot: Slot) -> None:

@@ -150,6 +150,8 @@ def _seconds(value: float | None) -> str:
 
 def _own(gaps: list[float]) -> str:
     polled = [g for g in gaps if math.isfinite(g)]
+    if not gaps:
+        return "no restarts"
     if not polled:
         return f"none of {len(gaps)} restarted daemons polled X before being killed or stopped"
     return (

@@ -112,7 +112,9 @@ def _figure(output: str, label: str) -> str:
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_quick_soak_loses_nothing_duplicates_nothing_and_polls_again_after_each_kill() -> None:
-    command = [sys.executable, "bench/soak.py", "--quick", "--daemons", "2", "--db", "postgres", "--seed", "7"]
+    # Both daemons start at the same moment on the fresh database, as after a deploy.
+    command = [sys.executable, "bench/soak.py", "--quick", "--daemons", "2", "--db", "postgres", "--start-together"]
+    command += ["--seed", "7"]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         output, _ = process.communicate(timeout=QUICK_TIMEOUT)
