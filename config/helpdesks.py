@@ -305,6 +305,13 @@ class ZendeskHelpdesk(_Helpdesk):
 HelpdeskSettings = Annotated[
     RtHelpdesk | EmailHelpdesk | WebhookHelpdesk | ZammadHelpdesk | ZendeskHelpdesk, Field(discriminator="kind")
 ]
+HELPDESK_KINDS: tuple[type[BaseModel], ...] = (
+    RtHelpdesk,
+    EmailHelpdesk,
+    WebhookHelpdesk,
+    ZammadHelpdesk,
+    ZendeskHelpdesk,
+)
 NOTIFY_ONLY = ("webhook",)  # kinds that only notify; every other kind can be a ticket's home
 
 
@@ -319,6 +326,7 @@ def check_homes(helpdesks: dict[str, BaseModel]) -> None:
 
 __all__ = [
     "FAIRDESK_STATUSES",
+    "HELPDESK_KINDS",
     "NOTIFY_ONLY",
     "EmailHelpdesk",
     "HelpdeskSettings",

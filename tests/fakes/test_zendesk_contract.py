@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from jsonschema import Draft4Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
@@ -49,8 +50,6 @@ pytestmark = pytest.mark.skipif(not SPEC_PATH.exists(), reason=f"Zendesk OpenAPI
 
 @cache
 def _spec() -> dict[str, Any]:
-    yaml = pytest.importorskip("yaml")
-
     class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
         pass
 
