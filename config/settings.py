@@ -47,6 +47,16 @@ class WebSettings(_Section):
     blind_triage: bool = Field(
         True, description="Show agents a pseudonym instead of the customer's handle until they choose to reveal it."
     )
+    metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Port of the Prometheus /metrics listener, apart from the web pages (0 picks a free port). "
+        "Unset: no metrics listener.",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address the /metrics listener binds to; loopback unless Prometheus scrapes remotely."
+    )
 
     _check_secret = field_validator("secret_key")(_no_placeholder)
 
@@ -85,6 +95,11 @@ class ReplySettings(_Section):
     interval_seconds: float = Field(5.0, gt=0, description="How often the reply job sends what the outbox holds.")
     max_attempts: int = Field(5, ge=1, le=50, description="Send attempts before a reply is recorded as failed.")
     backoff_seconds: float = Field(30.0, gt=0, description="First retry delay; it grows 2x per attempt, capped at 1 h.")
+    max_age_hours: float = Field(
+        48.0,
+        gt=0,
+        description="`fairdesk backfill` files older posts as tickets but replies only to posts younger than this.",
+    )
 
     @field_validator("template")
     @classmethod

@@ -115,6 +115,7 @@ def build(
     names = tuple(helpdesks)
     sessions = _binding(sessions, names)
     daemon = Daemon(settings, engine, sessions, classify, adapters, daemon_id(), helpdesks)
+    daemon.metrics.watch_database(sessions)
     views = _sample_views(adapters, sessions)
     daemon.web_app = create_app(
         WebContext(
@@ -169,6 +170,7 @@ def serve(daemon: Daemon, *, on_ready: Callable[[str], None] | None = None) -> N
     web = daemon.settings.web
     config = uvicorn.Config(daemon.web_app, host=web.host, port=web.port, log_level="warning", access_log=False)
     server = _Server(config, on_ready)
+    daemon.start_metrics()
     daemon.start_scheduler()
     try:
         server.run()  # uvicorn handles SIGINT/SIGTERM and returns

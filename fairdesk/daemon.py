@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from fairdesk.jobs.deliveries import FilingPolicy, deliver_due
 from fairdesk.jobs.poll import PollResult, poll_once
 from fairdesk.jobs.replies import ReplyPolicy, send_due_replies
 from fairdesk.jobs.sync import sync_statuses
+from fairdesk.metrics import Metrics, MetricsServer
 from helpdesk.base import Helpdesk
 from listener.base import Adapter, ChecksDeletions
 from ticketing.db import SessionFactory, transaction
@@ -48,6 +50,8 @@ class Daemon:
     scheduler: BackgroundScheduler | None = None
     board: JobBoard = field(default_factory=JobBoard)
     loops: dict[str, WakeableLoop] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=Metrics)
+    metrics_server: MetricsServer | None = None
 
     @property
     def reply_policy(self) -> ReplyPolicy:
@@ -69,14 +73,39 @@ class Daemon:
             self.loops[loop].wake()
 
     def poll(self, platform: str, account: str) -> PollResult:
-        result = poll_once(
-            self.adapters[(platform, account)], classify=self.classify, sessions=self.sessions, owner=self.owner
-        )
+        started = time.perf_counter()
+        try:
+            result = poll_once(
+                self.adapters[(platform, account)],
+                classify=self.metrics.timed_classify(self.classify),
+                sessions=self.sessions,
+                owner=self.owner,
+            )
+        except Exception:
+            self.metrics.polls.labels(platform, account, "error").inc()
+            raise
+        self._count_poll(result, time.perf_counter() - started)
         if result.replies_queued:
             self.wake("replies")  # the reply leaves now, not at the next tick
         if result.new:
             self.wake("deliveries")
         return result
+
+    def _count_poll(self, result: PollResult, seconds: float) -> None:
+        m, key = self.metrics, (result.platform, result.account)
+        m.poll_seconds.labels(*key).observe(seconds)
+        if result.rate_limited_for is not None:
+            m.rate_limit_waits.labels(*key).inc()
+            m.rate_limit_wait_seconds.labels(*key).inc(result.rate_limited_for)
+            m.polls.labels(*key, "rate_limited").inc()
+        elif result.error is not None:
+            m.polls.labels(*key, "error").inc()
+        elif result.skipped_run is not None:
+            m.polls.labels(*key, "skipped").inc()
+        else:
+            m.polls.labels(*key, "ok").inc()
+        for outcome, count in result.outcomes.items():
+            m.mentions.labels(*key, str(outcome)).inc(count)
 
     def poll_all(self) -> list[PollResult]:
         return [self.poll(*key) for key in self.adapters]
@@ -85,7 +114,13 @@ class Daemon:
         return sum(sweep_deleted(adapter, sessions=self.sessions) for adapter in self.adapters.values())
 
     def send_replies(self) -> int:
-        return send_due_replies(self.adapters, sessions=self.sessions, policy=self.reply_policy, owner=self.owner)
+        return send_due_replies(
+            self.adapters,
+            sessions=self.sessions,
+            policy=self.reply_policy,
+            owner=self.owner,
+            on_sent=self.metrics.reply_sent,
+        )
 
     def deliver(self) -> int:
         """File due tickets in each helpdesk and forward their events."""
@@ -127,6 +162,13 @@ class Daemon:
         seconds["heartbeat"] = HEARTBEAT_SECONDS
         return seconds
 
+    def start_metrics(self) -> MetricsServer | None:
+        """Serve /metrics on ``web.metrics_port`` if one is set (never on the public web port)."""
+        web = self.settings.web
+        if web.metrics_port is not None and self.metrics_server is None:
+            self.metrics_server = MetricsServer(self.metrics.registry, web.metrics_host, web.metrics_port)
+        return self.metrics_server
+
     def start_scheduler(self) -> BackgroundScheduler:
         scheduler = BackgroundScheduler(timezone="UTC")
         intervals = self._intervals()
@@ -163,6 +205,8 @@ class Daemon:
 
     def close(self) -> None:
         self.stop_jobs()
+        if self.metrics_server is not None:
+            self.metrics_server.close()
         try:
             with transaction(self.sessions) as session:
                 release_all(session, self.owner)

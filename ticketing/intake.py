@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
@@ -76,8 +77,13 @@ def reply_allowed(mention: Mention, *, opted_out: bool) -> bool:
     )
 
 
-def record_mention(*, session: Session, mention: Mention, verdict: Verdict) -> IntakeResult:
-    """Record one mention and its outcome in the caller's transaction. Idempotent per (platform, account, post)."""
+def record_mention(
+    *, session: Session, mention: Mention, verdict: Verdict, reply_since: datetime | None = None
+) -> IntakeResult:
+    """Record one mention and its outcome in the caller's transaction. Idempotent per (platform, account, post).
+
+    ``reply_since``: a post older than this is ticketed as usual but gets no public reply (`fairdesk backfill`)."""
+    may_reply = reply_since is None or mention.created_at >= reply_since
     existing = session.exec(
         select(LedgerEntry).where(
             LedgerEntry.platform == mention.platform,
@@ -86,10 +92,10 @@ def record_mention(*, session: Session, mention: Mention, verdict: Verdict) -> I
         )
     ).first()
     if existing is not None:
-        queued = _upgrade_to_mention(session, existing, mention) if _is_upgrade(existing, mention) else False
+        queued = _upgrade_to_mention(session, existing, mention, may_reply) if _is_upgrade(existing, mention) else False
         return IntakeResult(existing.outcome, existing.reason, existing.ticket_id, queued, new=False)
 
-    outcome, reason, ticket, queued = _decide_and_apply(session, mention, verdict)
+    outcome, reason, ticket, queued = _decide_and_apply(session, mention, verdict, may_reply)
     session.add(
         LedgerEntry(
             platform=mention.platform,
@@ -114,7 +120,7 @@ def _is_upgrade(existing: LedgerEntry, mention: Mention) -> bool:
     return existing.found_by == FoundBy.SEARCH and mention.found_by == FoundBy.MENTION
 
 
-def _upgrade_to_mention(session: Session, existing: LedgerEntry, mention: Mention) -> bool:
+def _upgrade_to_mention(session: Session, existing: LedgerEntry, mention: Mention, may_reply: bool) -> bool:
     """A post first recorded as a keyword hit is now known to @mention the account: one entry, now a mention.
 
     Search can see a post before the mentions timeline does, and a keyword hit gets no reply; without this the
@@ -131,7 +137,7 @@ def _upgrade_to_mention(session: Session, existing: LedgerEntry, mention: Mentio
     ticket.found_by = FoundBy.MENTION  # the reply job rebuilds the mention from the ticket
     session.add(ticket)
     opted_out = session.get(OptOut, (mention.platform, mention.author_id)) is not None
-    if not reply_allowed(mention, opted_out=opted_out):
+    if not (may_reply and reply_allowed(mention, opted_out=opted_out)):
         return False
     queued = session.exec(
         select(Outbox.id).where(Outbox.platform == mention.platform, Outbox.in_reply_to == mention.post_id)
@@ -154,7 +160,7 @@ def _upgrade_to_mention(session: Session, existing: LedgerEntry, mention: Mentio
 
 
 def _decide_and_apply(
-    session: Session, mention: Mention, verdict: Verdict
+    session: Session, mention: Mention, verdict: Verdict, may_reply: bool
 ) -> tuple[str, str | None, Ticket | None, bool]:
     if mention.from_account:
         return Outcome.SKIPPED, SkipReason.OWN_POST, None, False
@@ -191,7 +197,7 @@ def _decide_and_apply(
 
     ticket = open_social_ticket(session=session, mention=mention, verdict=verdict)
     opted_out = session.get(OptOut, (mention.platform, mention.author_id)) is not None
-    queued = reply_allowed(mention, opted_out=opted_out)
+    queued = may_reply and reply_allowed(mention, opted_out=opted_out)
     if queued:
         session.add(
             Outbox(

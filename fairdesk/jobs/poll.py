@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import or_, update
-from sqlmodel import col
+from sqlmodel import Session, col
 
-from listener.base import Adapter, AdapterError, AuthFailed, Batch, RateLimited
+from listener.base import Adapter, AdapterError, AuthFailed, Batch, Mention, RateLimited
 from ticketing.db import SessionFactory, transaction
 from ticketing.intake import record_mention
 from ticketing.leases import LEASE, is_dead
@@ -35,6 +35,7 @@ class PollResult:
     replies_queued: int = 0
     skipped_run: str | None = None  # why nothing was fetched (another daemon holds the lease, rate limited, ...)
     error: str | None = None
+    rate_limited_for: float | None = None  # seconds the platform asked us to wait
 
 
 def poll_once(
@@ -55,6 +56,7 @@ def poll_once(
         result.error = f"{type(exc).__name__}: {exc}"
         if isinstance(exc, RateLimited):
             result.skipped_run = f"rate limited for {exc.retry_after:.0f} s"
+            result.rate_limited_for = max(exc.retry_after, 0.0)
         return result
     except Exception:
         _release(sessions, adapter, owner)
@@ -82,13 +84,7 @@ def _record(
             # Our lease expired and someone else took over; drop this batch, they will fetch it again.
             result.skipped_run = "lease lost before recording"
             return result
-        for mention, verdict in zip(batch.mentions, verdicts, strict=True):
-            outcome = record_mention(session=session, mention=mention, verdict=verdict)
-            result.fetched += 1
-            result.replies_queued += int(outcome.reply_queued)  # also a keyword hit now known to be a mention
-            if outcome.new:
-                result.new += 1
-                result.outcomes[outcome.outcome] += 1
+        record_batch(session, batch.mentions, verdicts, result)
         was_unhealthy = not state.healthy
         state.cursor = batch.cursor
         state.last_success_at = utcnow()
@@ -107,6 +103,25 @@ def _record(
         outcomes = ", ".join(f"{count} {outcome}" for outcome, count in sorted(result.outcomes.items()))
         logger.info("%s/%s poll: %d new (%s)", *_key(adapter), result.new, outcomes)
     return result
+
+
+def record_batch(
+    session: Session,
+    mentions: Sequence[Mention],
+    verdicts: Sequence[Verdict],
+    result: PollResult,
+    *,
+    reply_since: datetime | None = None,
+) -> None:
+    """Record each mention's outcome in the caller's transaction and count them in ``result``; the poll and
+    `fairdesk backfill` both record through here. ``reply_since``: posts older than this get no reply."""
+    for mention, verdict in zip(mentions, verdicts, strict=True):
+        outcome = record_mention(session=session, mention=mention, verdict=verdict, reply_since=reply_since)
+        result.fetched += 1
+        result.replies_queued += int(outcome.reply_queued)  # also a keyword hit now known to be a mention
+        if outcome.new:
+            result.new += 1
+            result.outcomes[outcome.outcome] += 1
 
 
 def _key(adapter: Adapter) -> tuple[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
 RETRYABLE = (ReplyState.PENDING, ReplyState.UNCERTAIN)
+SentHook = Callable[[str, float], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +58,10 @@ def send_due_replies(
     owner: str,
     now: datetime | None = None,
     limit: int | None = None,
+    on_sent: SentHook | None = None,
 ) -> int:
     """Send every due reply this daemon can claim (at most ``limit``); return how many were sent.
+    ``on_sent(platform, seconds)`` hears of each reply sent, with the time since it was queued (for metrics).
 
     Rows are claimed one at a time, just before each send, so a daemon that dies holds at most the one reply whose
     send may have happened; that one is settled by asking the platform before any resend."""
@@ -70,7 +73,7 @@ def send_due_replies(
             return sent
         outbox_id, stale = claimed
         tried.add(outbox_id)
-        sent += _deliver(adapters, sessions, policy, outbox_id, stale=stale)
+        sent += _deliver(adapters, sessions, policy, outbox_id, stale=stale, on_sent=on_sent)
     return sent
 
 
@@ -127,6 +130,7 @@ def _deliver(
     outbox_id: int,
     *,
     stale: bool,
+    on_sent: SentHook | None = None,
 ) -> int:
     with transaction(sessions) as session:
         row = session.get(Outbox, outbox_id)
@@ -135,6 +139,7 @@ def _deliver(
         adapter = adapters[(row.platform, row.account)]
         mention = mention_for(ticket)
         ref = ticket.ref
+        queued_at = row.created_at
 
     if stale:
         # A daemon claimed this before and never recorded the result: it may have posted. Ask the platform.
@@ -179,6 +184,8 @@ def _deliver(
         _retry_later(sessions, outbox_id, policy, str(exc), uncertain=True)
         return 0
     _mark_sent(sessions, outbox_id, remote_id, text=text.replace(token, "…"))
+    if on_sent is not None:
+        on_sent(mention.platform, (utcnow() - queued_at).total_seconds())
     logger.info("replied to %s post %s for ticket %s", mention.platform, mention.post_id, ref)
     return 1
 
