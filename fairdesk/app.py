@@ -51,7 +51,8 @@ def _secret_key(settings: Settings, sessions: SessionFactory) -> str:
         return row.value
 
 
-def _mail_config(settings: Settings) -> MailConfig | None:
+def mail_config(settings: Settings) -> MailConfig | None:
+    """The [mail] settings as the SMTP sender takes them; None when email replies are off."""
     mail = settings.mail
     if not mail.smtp_host or not mail.from_address:
         return None
@@ -130,7 +131,7 @@ def build(
             helpdesks=names,
             sample_replies=views[0] if views else None,
             sample_posts=views[1] if views else None,
-            mail=_mail_config(settings),
+            mail=mail_config(settings),
         )
     )
     return daemon

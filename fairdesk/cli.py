@@ -1,4 +1,4 @@
-"""The `fairdesk` command line: run, init, config, tickets, agent, classify, train, eval."""
+"""The `fairdesk` command line: run, init, config, doctor, tickets, backfill, agent, classify, train, eval."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -14,6 +15,7 @@ import typer
 
 from config.example import example_toml
 from config.settings import ConfigError, Settings, ensure_data_dir, load_settings, masked_dump
+from fairdesk.logs import LogFormat, configure_logging
 
 logger = logging.getLogger(__name__)
 
@@ -29,10 +31,9 @@ ConfigOption = Annotated[
 ]
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("alembic", "apscheduler", "httpx", "uvicorn.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+LogFormatOption = Annotated[
+    LogFormat, typer.Option("--log-format", help="text: plain lines; json: one JSON object per line.")
+]
 
 
 def _settings(config: Path | None) -> Settings:
@@ -81,14 +82,14 @@ def _check_templates(settings: Settings) -> None:
 
 
 @app.command()
-def run(config: ConfigOption = None) -> None:
+def run(config: ConfigOption = None, log_format: LogFormatOption = "text") -> None:
     """Run the daemon: poll every account, file tickets, send replies, serve the web pages."""
     from fairdesk.app import build, serve
     from ticketing.agents import ensure_first_agent
     from ticketing.db import transaction
 
     settings = _settings(config)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, log_format)
     with _startup():
         _check_templates(settings)
         ensure_data_dir(settings.data_dir)
@@ -142,10 +143,17 @@ def tickets(
     limit: Annotated[int, typer.Option(help="How many to show.")] = 50,
 ) -> None:
     """List the queue in the terminal, most urgent first."""
-    from ticketing.db import make_engine, migrate, session_factory, transaction
+    from ticketing.db import make_engine, migrate, missing_sqlite_file, session_factory, transaction
     from ticketing.store import QueueFilter, queue
 
     settings = _settings(config)
+    if (missing := missing_sqlite_file(settings.resolved_database_url)) is not None:
+        typer.echo(
+            f"fairdesk: no data here: {missing} does not exist (run from the folder `fairdesk run` ran in, or "
+            "pass its --config)",
+            err=True,
+        )
+        raise typer.Exit(1)
     with _startup():
         engine = make_engine(settings.resolved_database_url)
         migrate(engine)
@@ -153,11 +161,62 @@ def tickets(
         rows = queue(session=session, filters=QueueFilter(status=status or None), limit=limit)
         if not rows:
             typer.echo("no tickets")
+        else:
+            typer.echo(f"{'REF':<9}  {'PRI':<3}  {'STATUS':<8} {'CHANNEL':<16} SUBJECT")
         for t in rows:
             where = f"{t.channel}/{t.platform}" if t.platform else t.channel
             subject = t.subject.encode("unicode_escape").decode("ascii") if not t.subject.isprintable() else t.subject
-            typer.echo(f"{t.ref}  P{t.priority}  {t.status:<8} {where:<16} {subject[:70]}")
+            typer.echo(f"{t.ref:<9}  P{t.priority:<2}  {t.status:<8} {where:<16} {subject[:70]}")
     engine.dispose()
+
+
+@app.command()
+def doctor(config: ConfigOption = None) -> None:
+    """Check config, database, each account's credentials, each helpdesk, the public URL and SMTP; one line each."""
+    from fairdesk.doctor import run_checks
+
+    failed = 0
+    for check in run_checks(config):
+        typer.echo(check.line())
+        failed += check.ok is False
+    if failed:
+        typer.echo(f"fairdesk: {failed} check(s) failed", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def backfill(
+    since: Annotated[datetime, typer.Option(help="Re-read posts from this date or time on (UTC unless given).")],
+    config: ConfigOption = None,
+) -> None:
+    """Re-read what the platforms still hold since a date and record each post's outcome (no replies to old posts)."""
+    from fairdesk.app import build
+    from fairdesk.backfill import backfill as run_backfill
+
+    settings = _settings(config)
+    configure_logging(settings.log_level)
+    with _startup():
+        ensure_data_dir(settings.data_dir)
+        daemon = build(settings)
+
+    def progress(account: str, done: int, total: int) -> None:
+        typer.echo(f"backfill {account}: {done}/{total} posts recorded", err=True)
+
+    try:
+        results = run_backfill(daemon, since if since.tzinfo else since.replace(tzinfo=UTC), progress=progress)
+    finally:
+        daemon.close()
+    failed = False
+    for r in results:
+        outcomes = ", ".join(f"{n} {o}" for o, n in sorted(r.outcomes.items())) or "nothing new"
+        note = f" ({r.error or r.skipped_run})" if r.error or r.skipped_run else ""
+        typer.echo(
+            f"{r.platform}/{r.account}: {r.fetched} posts read, {r.new} new: {outcomes}; "
+            f"{r.replies_queued} replies queued{note}"
+        )
+        failed = failed or r.error is not None
+    if failed:
+        raise typer.Exit(1)
 
 
 PasswordStdin = Annotated[bool, typer.Option(help="Read the password from standard input.")]

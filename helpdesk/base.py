@@ -122,3 +122,12 @@ class Helpdesk(Protocol):
     def statuses(self, remote_ids: list[str]) -> dict[str, str]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class Checkable(Protocol):
+    """Helpdesks that can prove, without filing anything, that they answer and accept fairdesk's credentials.
+
+    ``check()`` returns one line saying what it proved, or raises HelpdeskError (`fairdesk doctor` prints either)."""
+
+    def check(self) -> str: ...

@@ -8,7 +8,7 @@ from email.message import EmailMessage
 from email.utils import formatdate
 
 from helpdesk.base import Event, EventKind, Filing, Refused, Unavailable
-from ticketing.mail import MailConfig, MailError, send_message
+from ticketing.mail import MailConfig, MailError, check_smtp, send_message
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +88,13 @@ class EmailHelpdesk:
 
     def statuses(self, remote_ids: list[str]) -> dict[str, str]:
         return {}
+
+    def check(self) -> str:
+        """Connect, EHLO, STARTTLS/TLS and log in as configured, then NOOP and QUIT: nothing is sent."""
+        try:
+            return check_smtp(self._config)
+        except MailError as exc:
+            raise Unavailable(str(exc)) from exc
 
     def close(self) -> None:
         pass

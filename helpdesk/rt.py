@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -166,6 +167,13 @@ class RtHelpdesk:
                 else:
                     logger.debug("%s: RT status %r has no mapping; left as it is", self.name, raw)
         return out
+
+    def check(self) -> str:
+        """Read-only: the token is accepted and can see the queue (GET /queue/NAME); raises HelpdeskError if not."""
+        queue = self._json(self._request("GET", f"/queue/{quote(self.queue, safe='')}"))
+        if not isinstance(queue, dict) or "id" not in queue:
+            raise Refused(f"RT did not show queue {self.queue!r}: {str(queue)[:200]}")
+        return f"token accepted; queue {queue.get('Name', self.queue)!r} is #{queue['id']}"
 
     def close(self) -> None:
         self._client.close()

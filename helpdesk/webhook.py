@@ -16,6 +16,7 @@ from helpdesk.base import Event, EventKind, Filing, Refused, Unavailable
 logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = {408, 409, 425, 429}  # besides 5xx: the receiver may take it later
+UNREACHABLE_STATUSES = {502, 503, 504}  # a proxy or gateway speaking for a receiver that is not there
 EVENT_TYPES = {
     EventKind.FOLLOWUP: "ticket.details_added",  # the customer added to their complaint, in the thread
     EventKind.DETAILS: "ticket.details_added",  # ... or on their link page
@@ -123,6 +124,20 @@ class WebhookHelpdesk:
 
     def statuses(self, remote_ids: list[str]) -> dict[str, str]:
         return {}
+
+    def check(self) -> str:
+        """Whether the receiver answers HTTP, with a HEAD request that carries no event and no signature: any event
+        sent as a test would be a real event to the receiver (an n8n flow or a Jira rule would act on it). So this
+        proves the address, TLS and that something listens; the secret is proven by the first delivery only."""
+        try:
+            response = self._client.head(self.url)
+        except httpx.TimeoutException as exc:
+            raise Unavailable(f"webhook {self.url} did not answer in time") from exc
+        except httpx.TransportError as exc:
+            raise Unavailable(f"webhook {self.url} could not be reached: {exc}") from exc
+        if response.status_code in UNREACHABLE_STATUSES:
+            raise Unavailable(f"webhook {self.url} answered {response.status_code}: the receiver behind it is down")
+        return f"answers ({response.status_code} to HEAD; the signing secret is checked by the first delivery)"
 
     def close(self) -> None:
         self._client.close()

@@ -217,6 +217,13 @@ class ZammadHelpdesk:
                 logger.debug("%s: Zammad state %r has no mapping; left as it is", self.name, raw)
         return out
 
+    def check(self) -> str:
+        """Read-only: the user the token belongs to (GET /users/me); raises HelpdeskError if not accepted."""
+        user = self._request("GET", "/users/me")
+        if not isinstance(user, dict) or "id" not in user:
+            raise Unavailable(f"Zammad's /users/me answer has no user: {str(user)[:200]}")
+        return f"authenticated as {user.get('login') or user.get('email')}"
+
     def close(self) -> None:
         self._client.close()
 

@@ -219,6 +219,15 @@ class ZendeskHelpdesk:
                     logger.debug("%s: Zendesk status %r has no mapping; left as it is", self.name, raw)
         return out
 
+    def check(self) -> str:
+        """Read-only: the agent the credentials belong to (GET /users/me); raises HelpdeskError if not accepted."""
+        user = self._json(self._request("GET", "/users/me.json"), "user")
+        if not isinstance(user, dict) or user.get("id") is None:
+            raise Refused("Zendesk answered as an anonymous user: the email and API token were not accepted")
+        if user.get("role") == "end-user":
+            raise Refused(f"{user.get('email')} is an end user in Zendesk; fairdesk files as an agent")
+        return f"authenticated as {user.get('email')} ({user.get('role')})"
+
     def close(self) -> None:
         self._client.close()
 

@@ -141,3 +141,22 @@ class ChecksDeletions(Protocol):
     """
 
     def deleted_posts(self, post_ids: list[str]) -> set[str]: ...
+
+
+@runtime_checkable
+class ChecksCredentials(Protocol):
+    """Adapters that can prove, read-only, that the platform accepts the account's credentials (`fairdesk doctor`).
+
+    ``check()`` returns one line saying what it proved, or raises AdapterError."""
+
+    def check(self) -> str: ...
+
+
+@runtime_checkable
+class ReadsHistory(Protocol):
+    """Adapters that can re-read what the platform still holds back to a moment (`fairdesk backfill`).
+
+    ``history(since)`` returns the posts created at or after ``since`` that the platform still serves, oldest first,
+    in the same shape ``fetch`` does; it reads no cursor and its batch's cursor is not stored."""
+
+    def history(self, since: datetime) -> Batch: ...

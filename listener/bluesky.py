@@ -308,6 +308,20 @@ class BlueskyAdapter:
                 return str(child.post.uri)
         return None
 
+    def check(self) -> str:
+        """A session (stored, refreshed or new from the app password) and one read-only call with it."""
+        self._call(
+            "app.bsky.notification.getUnreadCount",
+            partial(self._client.app.bsky.notification.get_unread_count),
+        )
+        return f"session accepted for {self._settings.handle} ({self._did})"
+
+    def history(self, since: datetime) -> Batch:
+        """Mentions, replies and quotes notified at or after ``since``, as far back as Bluesky keeps notifications
+        and ``max_pages`` reach: the fetch of a cursor that has handled nothing since then."""
+        batch = self.fetch(FetchCursor(newest=since + LOOKBACK).encode())
+        return Batch(mentions=batch.mentions, cursor=None, gap=batch.gap)
+
     # -------------------------------------------------------------------------------------------- reading
 
     def _scan(self, state: FetchCursor | None) -> tuple[list[_Hit], datetime | None, bool]:

@@ -135,6 +135,17 @@ class SampleAdapter:
         with self.replies_path.open(encoding="utf-8") as fh:
             return [json.loads(line) for line in fh if line.strip()]
 
+    def check(self) -> str:
+        """The feed was read and parsed at start; say how much it holds."""
+        return f"feed readable: {len(self._posts)} posts"
+
+    def history(self, since: datetime) -> Batch:
+        """Every post of the feed created at or after ``since`` (the whole feed is what this platform holds)."""
+        mentions = [
+            to_mention(p, account=self.account, handle=self.handle, public_url=self.public_url) for p in self._posts
+        ]
+        return Batch(mentions=[m for m in mentions if m.created_at >= since], cursor=None)
+
     def close(self) -> None:
         pass
 

@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,6 +45,7 @@ EXPANSIONS = ("author_id",)
 PAGE_SIZE = 100
 REACHABLE_MENTIONS = 800  # X keeps only the 800 most recent mentions reachable
 MAX_MENTION_PAGES = REACHABLE_MENTIONS // PAGE_SIZE + 1
+CHECK_PAGE = 5  # the smallest page X serves: `fairdesk doctor` reads one
 MAX_SEARCH_PAGES = 10  # a broad keyword query must not read (and bill) thousands of posts per poll
 MAX_TIMELINE_PAGES = 32  # the user timeline reaches back 3,200 posts
 DEFAULT_TIMEOUT = 10.0  # seconds per HTTP request; tweepy sets none
@@ -322,6 +323,35 @@ class XAdapter:
 
     def close(self) -> None:
         self._client.session.close()
+
+    def check(self) -> str:
+        """Read-only proof that X accepts the keys: GET /2/users/me with the OAuth 1.0a keys (the user the replies
+        come from), and one small mentions read with the bearer token when one is set."""
+        said = []
+        if self._can_post:
+            body = self._call("me", self._client.get_me, user_auth=True)
+            username = str((body.get("data") or {}).get("username", ""))
+            if username.lower() != self._handle.lower():
+                raise PermanentError(f"the OAuth keys belong to @{username}, not the configured handle @{self._handle}")
+            said.append(f"OAuth 1.0a keys are @{username}'s")
+        if self._settings.bearer_token is not None:
+            params = {**self._read_params(), "max_results": CHECK_PAGE}
+            self._call("mentions", self._client.get_users_mentions, self.brand_user_id(), **params)
+            said.append("bearer token reads mentions")
+        return "; ".join(said)
+
+    def history(self, since: datetime) -> Batch:
+        """Mentions created at or after ``since`` that X still serves (its newest 800), oldest first."""
+        params = {**self._read_params(), "start_time": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        user_id = self.brand_user_id()
+
+        def page(token: str | None) -> dict[str, Any]:
+            return self._call("mentions", self._client.get_users_mentions, user_id, pagination_token=token, **params)
+
+        pages, truncated = self._pages(page, follow=True, max_pages=MAX_MENTION_PAGES)
+        _raise_if_user_missing(pages[0], user_id, self.account)
+        found = sorted(self._mentions(pages, FoundBy.MENTION), key=lambda m: int(m.post_id))
+        return Batch(mentions=tuple(found), cursor=None, gap=truncated)
 
     # -- reading --
 

@@ -64,6 +64,27 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": PG_CONNECT_TIMEOUT})
 
 
+def missing_sqlite_file(url: str) -> Path | None:
+    """The SQLite file ``url`` names if it does not exist yet (commands that only read must not create it)."""
+    path = _sqlite_path(url) if url.startswith("sqlite") else None
+    return path if path is not None and not path.exists() else None
+
+
+def schema_state(engine: Engine) -> tuple[tuple[str, ...], tuple[str, ...], frozenset[str]]:
+    """(the database's current migration heads, this code's heads, every revision this code knows), read only."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    with connect(engine) as connection:
+        try:
+            current = MigrationContext.configure(connection).get_current_heads()
+        except DBAPIError as exc:
+            raise describe(exc, engine) from exc
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    known = frozenset(rev.revision for rev in script.walk_revisions())
+    return tuple(current), tuple(script.get_heads()), known
+
+
 def _sqlite_path(url: str) -> Path | None:
     database = make_url(url).database
     if not database or database == ":memory:" or database.startswith("file:"):

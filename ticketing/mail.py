@@ -53,16 +53,37 @@ def _text(reply: bytes | str) -> str:
     return reply.decode(errors="replace") if isinstance(reply, bytes) else reply
 
 
+def _open(config: MailConfig) -> smtplib.SMTP:
+    if config.security == "tls":
+        return smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout, context=ssl.create_default_context())
+    return smtplib.SMTP(config.host, config.port, timeout=config.timeout)
+
+
+def check_smtp(config: MailConfig) -> str:
+    """Connect, EHLO, STARTTLS or TLS and log in as configured, then NOOP: sends nothing. Raises MailError."""
+    try:
+        with _open(config) as client:
+            client.ehlo()
+            if config.security == "starttls":
+                client.starttls(context=ssl.create_default_context())
+                client.ehlo()
+            if config.username:
+                client.login(config.username, config.password or "")
+            code, reply = client.noop()
+            if code != 250:
+                raise MailError(f"SMTP server answered NOOP with {code} {_text(reply)}")
+    except smtplib.SMTPResponseException as exc:
+        raise MailError(f"SMTP server said {exc.smtp_code} {_text(exc.smtp_error)}") from exc
+    except (smtplib.SMTPException, OSError) as exc:
+        raise MailError(f"could not reach {config.host}:{config.port}: {exc}") from exc
+    login = f", logged in as {config.username}" if config.username else ""
+    return f"{config.host}:{config.port} answers ({config.security}{login})"
+
+
 def send_message(config: MailConfig, message: EmailMessage) -> None:
     """Send one message; raises MailError with the server's reason on any failure."""
     try:
-        if config.security == "tls":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(
-                config.host, config.port, timeout=config.timeout, context=ssl.create_default_context()
-            )
-        else:
-            client = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
-        with client:
+        with _open(config) as client:
             if config.security == "starttls":
                 client.starttls(context=ssl.create_default_context())
             if config.username:

@@ -31,6 +31,7 @@ _ROUTES = [  # (method, path pattern, endpoint name)
     ("POST", re.compile(r"/api/v1/ticket_articles"), "article_create"),
     ("GET", re.compile(r"/api/v1/ticket_articles/by_ticket/(?P<id>[^/]+)"), "articles_by_ticket"),
     ("POST", re.compile(r"/api/v1/users"), "user_create"),
+    ("GET", re.compile(r"/api/v1/users/me"), "users_me"),  # the token's own user (fairdesk doctor)
 ]
 
 
@@ -181,6 +182,8 @@ class FakeZammadServer:
         writes = ("ticket_create", "ticket_update", "article_create", "user_create")
         if endpoint in writes and not isinstance(body, dict):
             raise unprocessable("Need a JSON object")
+        if endpoint == "users_me":
+            return 200, caller.wire()
         if endpoint == "ticket_create":
             return 201, s.wire_ticket(s.create_ticket(body, caller), expand=expand)
         if endpoint == "ticket_show":

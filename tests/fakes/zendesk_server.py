@@ -34,6 +34,7 @@ _ROUTES = [
     ("PUT", re.compile(rf"/api/v2/tickets/(?P<id>\d+){_SUFFIX}"), "update"),
     ("GET", re.compile(rf"/api/v2/tickets/(?P<id>\d+)/comments{_SUFFIX}"), "comments"),
     ("POST", re.compile(rf"/api/v2/users/create_or_update{_SUFFIX}"), "users"),
+    ("GET", re.compile(rf"/api/v2/users/me{_SUFFIX}"), "me"),  # the token's agent (fairdesk doctor)
 ]
 ENDPOINTS = frozenset(name for _, _, name in _ROUTES)
 
@@ -209,6 +210,10 @@ class FakeZendesk:
 
     def _dispatch(self, endpoint: str, ids: dict[str, str], query: dict[str, str], body: Any) -> tuple[int, Any]:
         account = self.account
+        if endpoint == "me":
+            return 200, {
+                "user": {"id": 1, "name": "fairdesk bot", "email": self.email, "role": "agent", "active": True}
+            }
         if endpoint == "create":
             return 201, account.create(body)
         if endpoint == "list":
