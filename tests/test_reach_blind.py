@@ -1,31 +1,49 @@
-"""Reach-blind by construction: no field can hold reach, and reach in the raw payload changes nothing."""
+"""Reach-blind by construction: no field can hold reach, and reach in any raw payload changes nothing fairdesk does.
+
+The property runs each example on fresh fairdesks (a new data dir and database per run) and compares everything
+they produced, byte for byte: tickets and priorities, the timeline, the ledger, the public replies as posted, and
+every request sent to the rt, zendesk, zammad and webhook helpdesks (tests/reach/harness.py). Every example must
+open a ticket, so two empty results can never pass. tests/test_reach_blind_check.py shows the check failing when
+an adapter lets reach through.
+"""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import json
+import os
 import re
-from pathlib import Path
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine
-from sqlmodel import select
 
-from fairdesk.jobs.poll import poll_once
-from fairdesk.jobs.replies import ReplyPolicy, send_due_replies
 from listener.base import MENTION_FIELDS, Mention
-from listener.sample import BUNDLED_FEED, to_mention
-from tests.support import FakeAdapter, fake_classify
-from ticketing.db import make_engine, migrate, session_factory, transaction
-from ticketing.models import Outbox, Ticket
+from listener.sample import BUNDLED_FEED, load_feed
+from tests.fakes.x_server import FakeXServer
+from tests.reach.harness import HELPDESKS, reach_difference
+from tests.reach.platforms import Scenario, bluesky_platform, reach, sample_platform, volunteer_reach, x_platform
+from tests.support import fake_classify
+from ticketing.models import Ticket
 
 REACH_WORDS = re.compile(
     r"follow|verif|metric|influen|impression|like|retweet|repost_count|listed|reach|bio|profile|raw"
 )
-FEED = [json.loads(line) for line in BUNDLED_FEED.read_text(encoding="utf-8").splitlines() if line.strip()]
-TEMPLATE = "We opened {ref}: {link}"
+EXAMPLES = int(os.environ.get("REACH_EXAMPLES", "200"))  # a quick local run may ask for fewer
+_FEED = [p for p in load_feed(BUNDLED_FEED) if p.get("kind", "mention") == "mention"]
+COMPLAINTS = sorted({p["text"] for p in _FEED if fake_classify([p["text"]])[0].label == "complaint"})
+ANY_TEXT = sorted({p["text"] for p in _FEED})
+# Words added to the feed's texts: printable, no handles or links (the complaint must stay the same complaint).
+extra = st.text(st.characters(codec="utf-8", categories=("L", "N", "Zs", "P", "So")), max_size=24).map(
+    lambda s: re.sub(r"[@＠/]", " ", s)
+)
+scenarios = st.builds(
+    Scenario,
+    text=st.builds(lambda text, more: f"{text} {more}".strip(), st.sampled_from(COMPLAINTS), extra),
+    followup=st.builds(lambda text, more: f"{text} {more}".strip(), st.sampled_from(ANY_TEXT), extra),
+)
+salts = st.uuids().map(lambda u: u.hex[:12])
+FRESH = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def test_the_type_that_leaves_listener_has_no_field_that_could_hold_reach() -> None:
@@ -55,58 +73,53 @@ def test_the_ticket_table_has_no_column_that_could_hold_reach() -> None:
     assert not [c for c in Ticket.__table__.columns.keys() if REACH_WORDS.search(c)]
 
 
-reach = st.fixed_dictionaries(
-    {
-        "followers_count": st.integers(0, 10**9),
-        "following_count": st.integers(0, 10**6),
-        "verified": st.booleans(),
-        "verified_type": st.sampled_from(["blue", "business", "government", "none"]),
-        "listed_count": st.integers(0, 10**5),
-        "display_name": st.text(max_size=30),
-        "bio": st.text(max_size=80),
-    }
+def test_the_scenarios_are_complaints() -> None:
+    assert len(COMPLAINTS) >= 10
+
+
+@pytest.fixture(scope="module")
+def shared_x() -> Iterator[FakeXServer]:
+    """One fake X server for all examples (starting one per run would dominate the time); each example posts as a
+    new author and deletes its posts afterwards, and each run still gets a fresh fairdesk."""
+    with FakeXServer() as server:
+        yield server
+
+
+@pytest.mark.slow
+@FRESH
+@given(
+    source=st.sampled_from(["sample", "x", "bluesky"]),
+    helpdesk=st.sampled_from(HELPDESKS),
+    scenario=scenarios,
+    reach_a=reach,
+    reach_b=reach,
+    salt=salts,
 )
-metrics = st.fixed_dictionaries(
-    {k: st.integers(0, 10**8) for k in ("like_count", "retweet_count", "reply_count", "impression_count")}
-)
-
-
-def _ticketed(engine: Engine, payload: dict) -> tuple[dict, str]:
-    """Run one raw post through the daemon's real path; return its ticket (minus the clock) and its reply."""
-    mention = to_mention(payload, account="brand", handle="fairdesk_demo", public_url="http://127.0.0.1:8000")
-    adapter = FakeAdapter(mentions=[dataclasses.replace(mention, platform="fake")])
-    sessions = session_factory(engine)
-    poll_once(adapter, classify=fake_classify, sessions=sessions, owner="t")
-    send_due_replies(
-        {("fake", "brand"): adapter},
-        sessions=sessions,
-        policy=ReplyPolicy(TEMPLATE, "http://127.0.0.1:8000"),
-        owner="t",
-    )
-    with transaction(sessions) as session:
-        ticket = session.exec(select(Ticket).where(Ticket.post_id == mention.post_id)).first()
-        outbox = session.exec(select(Outbox).where(Outbox.in_reply_to == mention.post_id)).first()
-    dumped = ticket.model_dump(exclude={"updated_at", "token_hash"}) if ticket else {}
-    reply = re.sub(r"/t/\S+", "/t/<token>", adapter.posted[0].text) if adapter.posted else ""
-    assert (outbox is not None) == bool(reply)
-    return dumped, reply
-
-
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(post=st.sampled_from(FEED), reach_a=reach, reach_b=reach, metrics_a=metrics, metrics_b=metrics, salt=st.uuids())
-def test_posts_differing_only_in_reach_give_identical_tickets_and_replies(
-    tmp_path: Path, post: dict, reach_a: dict, reach_b: dict, metrics_a: dict, metrics_b: dict, salt: object
+def test_payloads_differing_only_in_reach_give_identical_tickets_replies_deliveries_and_priorities(
+    shared_x: FakeXServer,
+    monkeypatch: pytest.MonkeyPatch,
+    source: str,
+    helpdesk: str,
+    scenario: Scenario,
+    reach_a: dict,
+    reach_b: dict,
+    salt: str,
 ) -> None:
-    engines = [make_engine(f"sqlite:///{tmp_path / f'{name}.db'}") for name in ("a", "b")]
-    for engine in engines:
-        migrate(engine)
-    results = []
-    for engine, author_reach, post_metrics in zip(engines, (reach_a, reach_b), (metrics_a, metrics_b), strict=True):
-        payload = copy.deepcopy(post)
-        payload["id"] = f"{post['id']}-{salt}"
-        payload["author"].update(author_reach)
-        payload["public_metrics"] = post_metrics
-        results.append(_ticketed(engine, payload))
-    for engine in engines:
-        engine.dispose()
-    assert results[0] == results[1]
+    """Each example: one platform's raw payloads (sample feed JSON lines, X wire JSON through the real XAdapter and
+    the fake X server, Bluesky records and notifications through the real BlueskyAdapter and a fake PDS) with two
+    different reaches, each run on a fresh fairdesk filing into one of the helpdesk clients."""
+    retire = None
+    if source == "sample":
+        platform = sample_platform(scenario, salt)
+    elif source == "x":
+        volunteer_reach(monkeypatch)  # the server sends followers, verification and metrics though never asked
+        platform, retire = x_platform(shared_x, scenario, salt)
+    else:
+        platform = bluesky_platform(scenario, int(salt, 16) % 10**12)
+    try:
+        diff, tickets = reach_difference(platform, reach_a, reach_b, [helpdesk])
+    finally:
+        if retire is not None:
+            retire()
+    assert diff == ""
+    assert tickets == 1
