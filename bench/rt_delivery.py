@@ -44,7 +44,8 @@ from ticketing.models import HelpdeskDelivery, LedgerEntry  # noqa: E402
 
 
 def rt(*args: str) -> str:
-    return subprocess.run(["bash", str(ROOT / "scripts" / "rt"), *args], check=True, capture_output=True, text=True).stdout
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "rt"), *args], check=True, capture_output=True, text=True)
+    return done.stdout
 
 
 def rt_url() -> str:
