@@ -32,6 +32,7 @@ from ticketing.priority import Verdict, is_complaint, priority_for
 logger = logging.getLogger(__name__)
 
 SUBJECT_CHARS = 80
+CUSTOMER_ACTOR = "customer"  # TicketEntry.actor of what the customer did (posted again, added details)
 _HANDLES = re.compile(r"(?:^|\s)[@＠][\w.\-]+")
 _OPT_OUT_WORDS = {"stop", "unsubscribe", "opt out", "optout", "stop replying", "no more replies"}
 
@@ -183,7 +184,7 @@ def _decide_and_apply(
                 ticket_id=saved_id(thread),
                 kind=EntryKind.POST,
                 body=storable(mention.text),
-                actor=mention.author_handle,
+                actor=CUSTOMER_ACTOR,  # never the handle: agents see the customer through the pseudonym
                 public=True,
                 post_id=mention.post_id,
             )

@@ -36,7 +36,10 @@ class FilingPolicy:
 
 
 def filing_for(ticket: Ticket, policy: FilingPolicy) -> Filing:
-    """What the helpdesk is told about a ticket: its content and why it was filed; never who the poster is to others."""
+    """What the helpdesk is told about a ticket: its content and why it was filed; never who the poster is to others.
+
+    Under blind triage the customer is the pseudonym and the post's link is left out (X and Bluesky links name the
+    author); the agent link leads to fairdesk, where revealing the handle is logged."""
     if ticket.platform:
         customer = pseudonym(ticket) if policy.blind_triage else f"@{ticket.author_handle}"
     else:
@@ -47,7 +50,7 @@ def filing_for(ticket: Ticket, policy: FilingPolicy) -> Filing:
         text=ticket.body,
         channel=ticket.channel,
         platform=ticket.platform,
-        post_url=ticket.post_url,
+        post_url=None if policy.blind_triage else ticket.post_url,
         customer=customer,
         label=ticket.label,
         score=ticket.score,
