@@ -189,7 +189,7 @@ def table(f: Figures, params: dict[str, Any]) -> str:
         ("kills", f"{sum(f.kills.values())} ({', '.join(f'{n} {k}' for k, n in sorted(f.kills.items())) or 'none'})"),
         ("faults injected", f"{sum(f.faults.values())} ({', '.join(f'{n} {k}' for k, n in sorted(f.faults.items()))})"),
         ("unexpected daemon exits", f"{len(f.exits)}"),
-        ("drained", "yes" if f.drained else "no (drain timed out)"),
+        ("drained", "yes" if f.drained else "no (no progress for the drain period, or its cap)"),
         ("wall time", f"{f.wall:.0f} s"),
     ]
     header = ", ".join(f"{k} {v}" for k, v in params.items())
