@@ -6,7 +6,8 @@ import json
 import logging
 import os
 import threading
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ logger = logging.getLogger(__name__)
 
 PLATFORM = "sample"
 BUNDLED_FEED = Path(__file__).resolve().parent / "data" / "sample_feed.jsonl"
+_TICK = timedelta(microseconds=1)
 
 
 def load_feed(path: Path) -> list[dict[str, Any]]:
@@ -77,12 +79,24 @@ def to_mention(payload: dict[str, Any], *, account: str, handle: str, public_url
 class SampleAdapter:
     """Releases ``per_poll`` posts per fetch; the cursor is the index of the next post.
 
+    The bundled feed's dates are only an order: each post is dated when a fetch first releases it, spread over the
+    poll interval just before that moment, so the demo looks the same on any day (a configured ``feed`` keeps the
+    dates it was written with). A post keeps the date it was first given, so fetching a cursor again returns the same.
+
     Replies are appended (and fsynced) to ``replies_path`` instead of being posted: that file plays the platform.
     """
 
     platform = PLATFORM
 
-    def __init__(self, name: str, settings: SampleAccount, *, replies_path: Path, public_url: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        settings: SampleAccount,
+        *,
+        replies_path: Path,
+        public_url: str,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.account = name
         self.handle = settings.handle
         self.per_poll = settings.per_poll
@@ -90,15 +104,43 @@ class SampleAdapter:
         self.replies_path = replies_path
         self._posts = _load_configured_feed(name, settings.feed)
         self._lock = threading.Lock()
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._replay = settings.feed is None
+        self._spacing = timedelta(seconds=settings.poll_seconds / settings.per_poll)
+        self._dated: list[str] = []  # created_at (ISO) of the first len(_dated) posts, once released
+
+    def _date(self, end: int) -> None:
+        """Date posts up to index ``end`` (exclusive) that have no date yet: evenly over the time since the latest
+        dated post, at most one poll interval back, the last one now; strictly increasing, in feed order."""
+        count = min(end, len(self._posts)) - len(self._dated)
+        if not self._replay or count <= 0:
+            return
+        now = self._clock().astimezone(UTC)
+        start = now - self._spacing * count
+        if self._dated:
+            start = max(start, datetime.fromisoformat(self._dated[-1]))
+        span = (now - start) // _TICK
+        previous = start
+        for k in range(1, count + 1):
+            previous = max(start + _TICK * (span * k // count), previous + _TICK)
+            self._dated.append(previous.isoformat())
+
+    def _mentions(self, start: int, end: int) -> list[Mention]:
+        with self._lock:
+            self._date(end)
+            chunk = [
+                p | {"created_at": self._dated[i]} if self._replay else p
+                for i, p in enumerate(self._posts[start:end], start)
+            ]
+        return [to_mention(p, account=self.account, handle=self.handle, public_url=self.public_url) for p in chunk]
 
     def fetch(self, since: str | None) -> Batch:
         try:
             start = int(since or 0)
         except ValueError as exc:
             raise TransientError(f"bad sample cursor {since!r}") from exc
-        chunk = self._posts[start : start + self.per_poll]
-        mentions = [to_mention(p, account=self.account, handle=self.handle, public_url=self.public_url) for p in chunk]
-        return Batch(mentions=mentions, cursor=str(start + len(chunk)))
+        mentions = self._mentions(start, start + self.per_poll)
+        return Batch(mentions=mentions, cursor=str(start + len(mentions)))
 
     def send_reply(self, reply: Reply) -> str:
         if not reply.in_reply_to.addresses_account:
@@ -140,10 +182,9 @@ class SampleAdapter:
         return f"feed readable: {len(self._posts)} posts"
 
     def history(self, since: datetime) -> Batch:
-        """Every post of the feed created at or after ``since`` (the whole feed is what this platform holds)."""
-        mentions = [
-            to_mention(p, account=self.account, handle=self.handle, public_url=self.public_url) for p in self._posts
-        ]
+        """Every post of the feed created at or after ``since`` (the whole feed is what this platform holds). Posts
+        no poll has released yet are dated now, as if released at once; later polls give them the same dates."""
+        mentions = self._mentions(0, len(self._posts))
         return Batch(mentions=[m for m in mentions if m.created_at >= since], cursor=None)
 
     def close(self) -> None:
