@@ -93,10 +93,13 @@ def test_sample_feed_end_to_end_over_http(demo: tuple[Daemon, str, tuple[str, st
 
     with httpx.Client(base_url=base, follow_redirects=True) as client:
         page = client.get("/sample")
-        assert page.status_code == 200 and replies[0]["text"] in page.text
+        assert page.status_code == 200
+        shown = BeautifulSoup(page.text, "html.parser").select(".reply-text")
+        (first,) = [p for p in shown if p.get_text() == replies[0]["text"]]
 
         token = LINK.search(replies[0]["text"]).group(1)  # type: ignore[union-attr]
-        ticket_page = client.get(f"/t/{token}")
+        assert first.a is not None and first.a["href"] == f"/t/{token}"
+        ticket_page = client.get(str(first.a["href"]))  # follow the reply's link, as the README says
         assert ticket_page.status_code == 200
         soup = BeautifulSoup(ticket_page.text, "html.parser")
         with transaction(daemon.sessions) as session:

@@ -200,5 +200,17 @@ def sample_platform(request: Request) -> HTMLResponse:
     ctx = _ctx(request)
     if ctx.sample_replies is None or ctx.sample_posts is None:
         raise TicketNotFound()
-    replies = {r["in_reply_to"]: r for r in ctx.sample_replies()}
+    link = re.compile(re.escape(f"{ctx.public_url}/t/") + r"([A-Za-z0-9_-]+)")
+    replies = {r["in_reply_to"]: r | {"parts": _reply_parts(str(r["text"]), link)} for r in ctx.sample_replies()}
     return render(request, "sample.html", posts=ctx.sample_posts(), replies=replies)
+
+
+def _reply_parts(text: str, link: re.Pattern[str]) -> list[tuple[str, str | None]]:
+    """A reply cut around its ticket links: (text, None) for plain text, (link text, "/t/TOKEN") for a link. The
+    template escapes both; the href is this site's page for the token, never anything else taken from the text."""
+    parts: list[tuple[str, str | None]] = []
+    end = 0
+    for match in link.finditer(text):
+        parts += [(text[end : match.start()], None), (match.group(0), f"/t/{match.group(1)}")]
+        end = match.end()
+    return [*parts, (text[end:], None)]
