@@ -198,8 +198,26 @@ class Agent(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=64)
     password_hash: str
     created_at: datetime = Field(default_factory=utcnow)
-    failed_logins: int = 0
-    locked_until: datetime | None = None
+    disabled: bool = False  # `fairdesk agent lock`: no login, and every session was ended
+    totp_secret: str | None = Field(default=None, max_length=64)  # set by the admin: logins then need a TOTP code
+
+
+class AgentSession(SQLModel, table=True):
+    """A logged-in agent: the cookie holds a random id, the database only its SHA-256 (a leaked table opens nothing)."""
+
+    id_hash: str = Field(primary_key=True, max_length=64)
+    agent: str = Field(foreign_key="agent.name", index=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+    client: str = Field(default="", max_length=64)  # the address it logged in from, for `fairdesk agent sessions`
+
+
+class LoginFailure(SQLModel, table=True):
+    """Recent failed logins of one account name or one client (a keyed hash of either): how long the next must wait."""
+
+    key: str = Field(primary_key=True, max_length=64)
+    failures: int = 0
+    last_failed: float = 0.0  # seconds since the epoch
 
 
 class Setting(SQLModel, table=True):
