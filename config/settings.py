@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from config.helpdesks import HelpdeskSettings, check_homes
+from config.masking import mask_url, mask_values
 
 ENV_PREFIX = "FAIRDESK_"
 CONFIG_ENV = "FAIRDESK_CONFIG"
@@ -57,8 +59,26 @@ class WebSettings(_Section):
     metrics_host: str = Field(
         "127.0.0.1", description="Address the /metrics listener binds to; loopback unless Prometheus scrapes remotely."
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description='Addresses or networks of your reverse proxies, e.g. ["127.0.0.1"]; only their '
+        "X-Forwarded-For is believed. Empty: the connecting address is the client.",
+    )
+    session_idle_minutes: int = Field(
+        120, ge=5, le=720, description="Minutes after which an agent session nobody used has ended."
+    )
 
     _check_secret = field_validator("secret_key")(_no_placeholder)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{item!r} is not an IP address or network such as 10.0.0.0/8") from exc
+        return value
 
 
 class MailSettings(_Section):
@@ -246,6 +266,11 @@ class Settings(BaseSettings):
         # The TOML file arrives as init kwargs; environment variables (secrets) override it.
         return env_settings, init_settings
 
+    def __repr_args__(self) -> Any:
+        # A repr that reaches a log or traceback shows the database URL without its password.
+        for name, value in super().__repr_args__():
+            yield name, mask_url(value) if name == "database_url" and isinstance(value, str) else value
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'fairdesk.db'}"
@@ -344,5 +369,7 @@ def load_settings(path: Path | None = None) -> Settings:
 
 
 def masked_dump(settings: Settings) -> dict[str, Any]:
-    """The effective settings as plain data with every secret shown as '**********'."""
-    return settings.model_dump(mode="json")
+    """The effective settings as plain data: every SecretStr shown as '**********', every password or key inside a
+    URL (``database_url``, helpdesk URLs) as '***'."""
+    dumped: dict[str, Any] = mask_values(settings.model_dump(mode="json"))
+    return dumped

@@ -7,6 +7,7 @@ import logging
 import secrets
 import signal
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import uvicorn
@@ -26,6 +27,7 @@ from ticketing.leases import daemon_id
 from ticketing.mail import MailConfig
 from ticketing.models import LedgerEntry, Setting
 from ticketing.web import WebContext, create_app
+from ticketing.web.app import server_config
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +134,8 @@ def build(
             sample_replies=views[0] if views else None,
             sample_posts=views[1] if views else None,
             mail=mail_config(settings),
+            trusted_proxies=tuple(settings.web.trusted_proxies),
+            session_idle=timedelta(minutes=settings.web.session_idle_minutes),
         )
     )
     return daemon
@@ -169,7 +173,7 @@ class _Server(uvicorn.Server):
 def serve(daemon: Daemon, *, on_ready: Callable[[str], None] | None = None) -> None:
     """Run the scheduler and the web pages until SIGINT/SIGTERM, then stop cleanly."""
     web = daemon.settings.web
-    config = uvicorn.Config(daemon.web_app, host=web.host, port=web.port, log_level="warning", access_log=False)
+    config = server_config(daemon.web_app, web.host, web.port)
     server = _Server(config, on_ready)
     daemon.start_metrics()
     daemon.start_scheduler()

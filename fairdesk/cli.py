@@ -9,13 +9,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from config.example import example_toml
 from config.settings import ConfigError, Settings, ensure_data_dir, load_settings, masked_dump
 from fairdesk.logs import LogFormat, configure_logging
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 logger = logging.getLogger(__name__)
 
@@ -112,9 +115,9 @@ def run(config: ConfigOption = None, log_format: LogFormatOption = "text") -> No
 
 
 def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
+    from config.masking import mask_url
 
-    return make_url(url).render_as_string(hide_password=True)
+    return mask_url(url)
 
 
 @app.command()
@@ -262,8 +265,110 @@ def agent_passwd(
     config: ConfigOption = None,
     password_stdin: PasswordStdin = False,
 ) -> None:
-    """Set a new password for an agent (e.g. the first-start 'admin' whose password was lost); lifts a lockout."""
+    """Set a new password for an agent (e.g. the first-start 'admin' whose password was lost); ends its sessions."""
     _change_agents(config, name, password_stdin, "password changed")
+
+
+@contextmanager
+def _agents_db(config: Path | None) -> Iterator[Session]:
+    """A transaction on the configured database for an agent command; AgentError is printed and exits 1."""
+    from ticketing.agents import AgentError
+    from ticketing.db import make_engine, migrate, session_factory, transaction
+
+    settings = _settings(config)
+    with _startup():
+        engine = make_engine(settings.resolved_database_url)
+        migrate(engine)
+    try:
+        with transaction(session_factory(engine)) as session:
+            yield session
+    except AgentError as exc:
+        typer.echo(f"fairdesk: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+
+
+NameArgument = Annotated[str, typer.Argument(help="The agent's login name.")]
+
+
+@agent_app.command("remove")
+def agent_remove(name: NameArgument, config: ConfigOption = None) -> None:
+    """Delete an agent account and end its sessions (what it did stays on the tickets)."""
+    from ticketing.agents import remove_agent
+
+    with _agents_db(config) as session:
+        remove_agent(session=session, name=name)
+    typer.echo(f"fairdesk: agent {name} removed; its sessions ended")
+
+
+@agent_app.command("lock")
+def agent_lock(name: NameArgument, config: ConfigOption = None) -> None:
+    """Lock an account: no login until `fairdesk agent unlock`, and every session ends now."""
+    from ticketing.agents import set_locked
+
+    with _agents_db(config) as session:
+        ended = set_locked(session=session, name=name, locked=True)
+    typer.echo(f"fairdesk: agent {name} locked; {ended} session(s) ended")
+
+
+@agent_app.command("unlock")
+def agent_unlock(name: NameArgument, config: ConfigOption = None) -> None:
+    """Let a locked agent log in again."""
+    from ticketing.agents import set_locked
+
+    with _agents_db(config) as session:
+        set_locked(session=session, name=name, locked=False)
+    typer.echo(f"fairdesk: agent {name} unlocked")
+
+
+@agent_app.command("sessions")
+def agent_sessions(
+    name: NameArgument,
+    config: ConfigOption = None,
+    revoke: Annotated[bool, typer.Option("--revoke", help="End every session of this agent.")] = False,
+) -> None:
+    """List an agent's sessions (started, last used, from where); --revoke ends them all."""
+    from ticketing.agents import AgentError
+    from ticketing.logins import revoke_sessions, sessions_of
+    from ticketing.models import Agent
+
+    with _agents_db(config) as session:
+        if session.get(Agent, name) is None:
+            raise AgentError(f"there is no agent {name!r}")
+        rows = sessions_of(session=session, agent=name)
+        for row in rows:
+            started, used = f"{row.created_at:%Y-%m-%d %H:%M}", f"{row.last_seen_at:%Y-%m-%d %H:%M}"
+            typer.echo(f"started {started} UTC  last used {used} UTC  from {row.client or '?'}")
+        if revoke:
+            revoke_sessions(session=session, agent=name)
+    if revoke:
+        typer.echo(f"fairdesk: {len(rows)} session(s) of {name} ended")
+    elif not rows:
+        typer.echo(f"fairdesk: {name} has no sessions")
+
+
+@agent_app.command("totp")
+def agent_totp(
+    name: NameArgument,
+    config: ConfigOption = None,
+    off: Annotated[bool, typer.Option("--off", help="No longer require a code from this agent.")] = False,
+) -> None:
+    """Require a TOTP two-factor code from an agent: prints a new secret for their authenticator app, once."""
+    from ticketing.agents import drop_totp, require_totp
+    from ticketing.totp import provisioning_uri
+
+    with _agents_db(config) as session:
+        if off:
+            drop_totp(session=session, name=name)
+        else:
+            secret = require_totp(session=session, name=name)
+    if off:
+        typer.echo(f"fairdesk: {name} logs in without a code now")
+        return
+    typer.echo(f"fairdesk: {name} needs a code from an authenticator app from now on; their sessions ended.")
+    typer.echo(f"          secret (shown once): {secret}")
+    typer.echo(f"          or add this URI (e.g. as a QR code): {provisioning_uri(secret, name)}")
 
 
 def _register_nlp_commands() -> None:

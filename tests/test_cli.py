@@ -118,3 +118,21 @@ def test_classify_prints_json_lines_with_label_and_score() -> None:
     assert len(rows) == 2
     assert rows[0]["label"] == "complaint" and rows[1]["label"] == "not_complaint"
     assert all(0.0 <= r["score"] <= 1.0 and "severity" in r for r in rows)
+
+
+def test_config_masks_every_secret_including_passwords_inside_urls(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    with config.open("a", encoding="utf-8") as f:
+        f.write('[helpdesk.rt]\nkind = "rt"\nurl = "https://fd:rt-url-pass-77@rt.example.com"\nqueue = "General"\n')
+    env = {
+        "FAIRDESK_DATABASE_URL": "postgresql+psycopg://fairdesk:db-pass-hunter22@db.example:5432/fairdesk",
+        "FAIRDESK_HELPDESK__RT__TOKEN": "1-14-rt-token-secret",
+        "FAIRDESK_WEB__SECRET_KEY": "web-signing-key-secret",
+    }
+    shown = CliRunner().invoke(app, ["config", "--config", str(config)], env=env)
+    assert shown.exit_code == 0, shown.output
+    for secret in ("db-pass-hunter22", "rt-url-pass-77", "rt-token-secret", "web-signing-key-secret"):
+        assert secret not in shown.output
+    dumped = json.loads(shown.output)
+    assert dumped["database_url"] == "postgresql+psycopg://fairdesk:***@db.example:5432/fairdesk"
+    assert dumped["helpdesk"]["rt"]["url"] == "https://fd:***@rt.example.com"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import email
 import re
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,17 +17,19 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from aiosmtpd.controller import Controller
 from bs4 import BeautifulSoup
+from fastapi import FastAPI
 from sqlmodel import select
 
 from config.settings import MailSettings, Settings
 from fairdesk.app import Daemon, build
 from tests.support import FakeAdapter, fake_classify, mention
-from tests.test_end_to_end import LiveServer
 from ticketing.agents import add_agent
 from ticketing.db import make_engine, transaction
 from ticketing.models import Ticket
+from ticketing.web.app import server_config
 
 LINK = re.compile(r"/t/([A-Za-z0-9_-]{22,})")
 AGENT, PASSWORD = "alex", "correct horse battery"
@@ -77,6 +81,29 @@ def smtp() -> Iterator[tuple[SmtpSink, int]]:
         yield sink, port
     finally:
         controller.stop()
+
+
+class WebServer:
+    """The daemon's web app on a real loopback socket, configured as `fairdesk run` serves it (uvicorn in a thread)."""
+
+    def __init__(self, app: FastAPI, port: int) -> None:
+        config = server_config(app, "127.0.0.1", port)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("web server did not start")
+            time.sleep(0.02)
+        host, port = self.server.servers[0].sockets[0].getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
 
 
 @dataclass
@@ -139,11 +166,12 @@ def site(tmp_path: Path, db_url: str, smtp: tuple[SmtpSink, int]) -> Iterator[Si
     Example: ``with site.client() as c: site.login(c); c.get(f"/agent/tickets/{site.ticket('1').id}")``
     """
     sink, port = smtp
-    daemon = make_site(tmp_path, db_url, port)
+    web_port = free_port()  # known before the start, so that public_url is the address browsers and tests use
+    daemon = make_site(tmp_path, db_url, port, public_url=f"http://127.0.0.1:{web_port}")
     adapter: FakeAdapter = daemon.adapters[("fake", "brand")]  # type: ignore[assignment]
     tokens = {r.in_reply_to.post_id: LINK.search(r.text).group(1) for r in adapter.posted}  # type: ignore[union-attr]
     try:
-        with LiveServer(daemon.web_app) as base:
+        with WebServer(daemon.web_app, web_port) as base:
             yield Site(daemon, base, adapter, sink, tokens)
     finally:
         daemon.close()

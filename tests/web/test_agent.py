@@ -12,8 +12,7 @@ from pydantic import ValidationError
 from sqlmodel import select
 
 from config.settings import MailSettings
-from tests.test_end_to_end import LiveServer
-from tests.web.conftest import AGENT, OTHER_AGENT, OTHER_PASSWORD, Site, csrf_of, free_port, make_site
+from tests.web.conftest import AGENT, OTHER_AGENT, OTHER_PASSWORD, Site, WebServer, csrf_of, free_port, make_site
 from ticketing.db import transaction
 from ticketing.models import HandleReveal, MailOutbox, Ticket, TicketEntry
 from ticketing.store import pseudonym
@@ -42,7 +41,7 @@ def _entries(site: Site, ticket_id: int | None, kind: str) -> list[TicketEntry]:
 def test_session_cookie_is_httponly_samesite_and_secure_over_https(tmp_path: Path, smtp: tuple) -> None:
     daemon = make_site(tmp_path, f"sqlite:///{tmp_path / 'https.db'}", smtp[1], public_url="https://help.example")
     try:
-        with LiveServer(daemon.web_app) as base:
+        with WebServer(daemon.web_app, free_port()) as base:
             response = httpx.get(f"{base}/agent/login")
     finally:
         daemon.close()
@@ -51,7 +50,7 @@ def test_session_cookie_is_httponly_samesite_and_secure_over_https(tmp_path: Pat
     assert response.headers["strict-transport-security"].startswith("max-age=")
 
 
-def test_login_logout_and_lockout_after_repeated_failures(site: Site) -> None:
+def test_login_logout_and_slow_down_after_repeated_failures(site: Site) -> None:
     with site.client() as client:
         assert site.login(client).url.path == "/agent"
         assert "httponly" in client.get("/agent/login").headers.get("set-cookie", "httponly").lower()
@@ -61,8 +60,8 @@ def test_login_logout_and_lockout_after_repeated_failures(site: Site) -> None:
     with site.client() as client:
         for _ in range(5):
             assert site.login(client, OTHER_AGENT, "wrong password!").status_code == 401
-        locked = site.login(client, OTHER_AGENT, OTHER_PASSWORD)  # the right password, but locked now
-        assert locked.status_code == 401 and locked.url.path == "/agent/login"
+        slowed = site.login(client, OTHER_AGENT, OTHER_PASSWORD)  # the right password, but this client must wait
+        assert slowed.status_code == 401 and slowed.url.path == "/agent/login"
 
 
 def test_login_attempts_are_rate_limited_per_client(site: Site) -> None:

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session, col, select
 
-from ticketing.agents import authenticate
 from ticketing.categories import CATEGORIES
 from ticketing.db import transaction
 from ticketing.mail import deliver
@@ -29,8 +28,8 @@ from ticketing.store import (
     set_status,
     timeline,
 )
-from ticketing.web.limits import check, client_key
-from ticketing.web.pages import TicketNotFound, WebContext, csrf_ok, render
+from ticketing.web.auth import current_agent
+from ticketing.web.pages import TicketNotFound, WebContext, csrf_ok, render, row_id
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/agent")
@@ -46,11 +45,6 @@ def _ctx(request: Request) -> WebContext:
     return request.app.state.ctx
 
 
-def _agent(request: Request) -> str | None:
-    name = request.session.get("agent")
-    return str(name) if name else None
-
-
 def _login_redirect() -> RedirectResponse:
     return RedirectResponse("/agent/login", status_code=303)
 
@@ -64,39 +58,6 @@ def shown_handle(ticket: Ticket, *, blind: bool, revealed: bool) -> str:
     return "@" + ticket.author_handle
 
 
-@router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request) -> HTMLResponse:
-    return render(request, "login.html")
-
-
-@router.post("/login", response_model=None)
-def login(
-    request: Request,
-    csrf: Annotated[str, Form()] = "",
-    name: Annotated[str, Form()] = "",
-    password: Annotated[str, Form()] = "",
-) -> Response:
-    ctx = _ctx(request)
-    if not csrf_ok(request, csrf):
-        return render(request, "login.html", status_code=403, error="This form expired. Please try again.")
-    check(ctx.sessions, ctx.secret_key, [("login-client", client_key(request), ctx.limits.login_per_client)])
-    with transaction(ctx.sessions) as session:
-        agent = authenticate(session=session, name=name[:64], password=password[:1024])
-    if agent is None:
-        logger.info("failed agent login for %r", name[:64])
-        return render(request, "login.html", status_code=401, error="Wrong name or password, or the account is locked.")
-    request.session.clear()
-    request.session["agent"] = agent.name
-    return RedirectResponse("/agent", status_code=303)
-
-
-@router.post("/logout")
-def logout(request: Request, csrf: Annotated[str, Form()] = "") -> RedirectResponse:
-    if csrf_ok(request, csrf):
-        request.session.clear()
-    return _login_redirect()
-
-
 @router.get("", response_class=HTMLResponse, response_model=None)
 def queue_page(
     request: Request,
@@ -107,7 +68,7 @@ def queue_page(
     severity: str = "",
     q: str = "",
 ) -> Response:
-    if (agent := _agent(request)) is None:
+    if (agent := current_agent(request)) is None:
         return _login_redirect()
     ctx = _ctx(request)
     filters = QueueFilter(
@@ -143,6 +104,13 @@ def queue_page(
         )
 
 
+def _ticket_id(raw: str) -> int:
+    ticket_id = row_id(raw)
+    if ticket_id is None:
+        raise TicketNotFound()
+    return ticket_id
+
+
 def _load(session: Session, ticket_id: int) -> Ticket:
     ticket = session.get(Ticket, ticket_id)
     if ticket is None:
@@ -150,10 +118,11 @@ def _load(session: Session, ticket_id: int) -> Ticket:
     return ticket
 
 
-@router.get("/tickets/{ticket_id}", response_class=HTMLResponse, response_model=None)
-def ticket_view(request: Request, ticket_id: int) -> Response:
-    if (agent := _agent(request)) is None:
+@router.get("/tickets/{raw_id}", response_class=HTMLResponse, response_model=None)
+def ticket_view(request: Request, raw_id: str) -> Response:
+    if (agent := current_agent(request)) is None:
         return _login_redirect()
+    ticket_id = _ticket_id(raw_id)
     ctx = _ctx(request)
     with transaction(ctx.sessions) as session:
         ticket = _load(session, ticket_id)
@@ -180,10 +149,10 @@ def ticket_view(request: Request, ticket_id: int) -> Response:
         )
 
 
-@router.post("/tickets/{ticket_id}", response_model=None)
+@router.post("/tickets/{raw_id}", response_model=None)
 def ticket_action(
     request: Request,
-    ticket_id: int,
+    raw_id: str,
     csrf: Annotated[str, Form()] = "",
     action: Annotated[str, Form()] = "",
     status: Annotated[str, Form()] = "",
@@ -192,8 +161,9 @@ def ticket_action(
     message: Annotated[str, Form()] = "",
     mail_id: Annotated[int, Form()] = 0,
 ) -> Response:
-    if (agent := _agent(request)) is None:
+    if (agent := current_agent(request)) is None:
         return _login_redirect()
+    ticket_id = _ticket_id(raw_id)
     if not csrf_ok(request, csrf):
         return render(request, "error.html", status_code=403, message="This form expired. Please reload the page.")
     ctx = _ctx(request)
@@ -201,7 +171,7 @@ def ticket_action(
     with transaction(ctx.sessions) as session:
         ticket = _load(session, ticket_id)
         if action == "status" and status in Status.__members__.values():
-            set_status(session=session, ticket=ticket, status=status, actor=agent)
+            set_status(session=session, ticket=ticket, status=status, actor=agent, by_agent=True)
         elif action == "note" and note.strip() and len(note) <= MAX_NOTE:
             add_note(session=session, ticket=ticket, body=note.strip(), actor=agent)
         elif action == "assign":
@@ -214,7 +184,7 @@ def ticket_action(
             # The intent is committed before the send, so a failed or interrupted send stays visible on the ticket.
             to_send = queue_email(session=session, ticket=ticket, body=message.strip(), actor=agent).id
         elif action == "retry":
-            row = session.get(MailOutbox, mail_id)
+            row = session.get(MailOutbox, mail_id) if row_id(mail_id) else None
             if row is None or row.ticket_id != ticket_id or row.state == MailState.SENT:
                 return render(request, "error.html", status_code=400, message="Nothing to retry.")
             to_send = row.id

@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from ticketing.web import agent, dashboard, health, public
+from ticketing.web import agent, auth, dashboard, health, public
 from ticketing.web.limits import RateLimited
 from ticketing.web.pages import HERE, TicketNotFound, WebContext, render
 
@@ -26,7 +28,9 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: under no-referrer browsers send `Origin: null` on our own forms, which the origin
+    # check must refuse; the link's token still never leaves for another site.
+    "Referrer-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
@@ -47,10 +51,43 @@ def _body_too_large(request: Request) -> Response | None:
     return None
 
 
+UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of a URL, lower-cased, as browsers send it in ``Origin``."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _cross_origin(request: Request, allowed: str) -> Response | None:
+    # Browsers send Origin on every cross-site POST (and Referer, unless told not to): one that names another site
+    # is a forged request even with a valid CSRF token. Clients that send neither (curl, scripts) still need the token.
+    if request.method not in UNSAFE_METHODS:
+        return None
+    origin = request.headers.get("origin")
+    if origin is None and (referer := request.headers.get("referer")):
+        origin = origin_of(referer)
+    if origin is None or origin.lower() == allowed:
+        return None
+    logger.info("refused a %s %s from origin %r", request.method, request.url.path, origin[:100])
+    return PlainTextResponse(
+        f"This form was sent from another site ({origin[:100]}); open the page at {allowed} and send it from there.",
+        status_code=403,
+    )
+
+
+def server_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
+    """How the pages are served. uvicorn must not rewrite the client from X-Forwarded-For (by default it believes
+    127.0.0.1, so any local hop could name any client); only ``web.trusted_proxies`` is believed (limits.client_key)."""
+    return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False)
+
+
 def create_app(ctx: WebContext) -> FastAPI:
     app = FastAPI(title="fairdesk", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = ctx
     https = ctx.public_url.startswith("https://")
+    allowed_origin = origin_of(ctx.public_url)
     app.add_middleware(
         SessionMiddleware,
         secret_key=ctx.secret_key,
@@ -62,7 +99,8 @@ def create_app(ctx: WebContext) -> FastAPI:
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[..., Any]) -> Response:
-        response: Response = _body_too_large(request) or await call_next(request)
+        refused = _body_too_large(request) or _cross_origin(request, allowed_origin)
+        response: Response = refused or await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         if request.url.path.startswith(("/t/", "/agent")):
@@ -98,6 +136,7 @@ def create_app(ctx: WebContext) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(public.router)
+    app.include_router(auth.router)
     app.include_router(agent.router)
     app.include_router(dashboard.router)
     app.include_router(health.router)

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from ticketing.db import transaction
 from ticketing.models import Channel
 from ticketing.store import ResponseTimes, first_response_times, tickets_per_day
+from ticketing.web.auth import current_agent
 from ticketing.web.pages import WebContext, render
 
 router = APIRouter(prefix="/agent")
@@ -124,7 +125,7 @@ def response_chart(times: list[ResponseTimes]) -> tuple[list[Rect], list[Label],
 
 @router.get("/dashboard", response_class=HTMLResponse, response_model=None)
 def dashboard(request: Request, days: int = 14) -> Response:
-    agent = request.session.get("agent")
+    agent = current_agent(request)
     if not agent:
         return RedirectResponse("/agent/login", status_code=303)
     ctx: WebContext = request.app.state.ctx

@@ -7,7 +7,10 @@ import hmac
 import logging
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 
 from fastapi import Request
 
@@ -30,11 +33,10 @@ class Limit:
 
 @dataclass(frozen=True, slots=True)
 class RateLimits:
-    """The limits in force. A viral reply link is opened by many people, so views per link are generous."""
+    """The limits in force, all per client: a limit per link would let one client use it up and silence the
+    customer (a viral reply link is also opened by many people), and counting unknown links would cost storage."""
 
-    view_per_token: Limit = Limit(600, 3600)
     view_per_client: Limit = Limit(120, 600)
-    submit_per_token: Limit = Limit(10, 3600)
     submit_per_client: Limit = Limit(20, 3600)
     contact_per_client: Limit = Limit(10, 3600)
     login_per_client: Limit = Limit(30, 900)
@@ -48,9 +50,41 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
+Network = IPv4Network | IPv6Network
+
+
+@lru_cache(maxsize=16)
+def _networks(proxies: tuple[str, ...]) -> tuple[Network, ...]:
+    return tuple(ip_network(p, strict=False) for p in proxies)
+
+
+def _inside(address: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False  # not an address: never a proxy we trust
+    return any(ip in net for net in networks)
+
+
+def forwarded_client(peer: str, forwarded_for: Sequence[str], trusted: Sequence[str]) -> str:
+    """The client's address: the peer, unless the peer is a trusted proxy; then the nearest X-Forwarded-For hop
+    that is not a trusted proxy (hops further left were written by the client and may be anything)."""
+    networks = _networks(tuple(trusted))
+    if not networks or not _inside(peer, networks):
+        return peer
+    hops = [hop.strip() for header in forwarded_for for hop in header.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _inside(hop, networks):
+            return hop[:64]
+    return peer
+
+
 def client_key(request: Request) -> str:
-    # uvicorn already puts the proxy's X-Forwarded-For client here when the proxy is trusted (--forwarded-allow-ips).
-    return request.client.host if request.client else "unknown"
+    """Who is asking, for rate limits and login slow-downs. uvicorn is told to trust no forwarded header
+    (``proxy_headers=False``); only the proxies in ``web.trusted_proxies`` are believed, here."""
+    peer = request.client.host if request.client else "unknown"
+    trusted = request.app.state.ctx.trusted_proxies
+    return forwarded_client(peer, request.headers.getlist("x-forwarded-for"), trusted)
 
 
 def check(

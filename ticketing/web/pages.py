@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,20 @@ from ticketing.web.limits import RateLimits
 HERE = Path(__file__).resolve().parent
 
 
+MAX_ID = 2**31 - 1  # ids are INTEGER columns (PostgreSQL int4): anything larger is no row, not an overflow
+
+
 class TicketNotFound(Exception):
     """No ticket behind this link (or the link is malformed): the same 404 as any missing page."""
+
+
+def row_id(raw: str | int) -> int | None:
+    """A database id from a URL or form, or None when it cannot be one (not digits, 0, out of range)."""
+    text = str(raw)
+    if not (text.isascii() and text.isdigit() and len(text) <= 10):
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_ID else None
 
 
 @dataclass
@@ -44,6 +56,8 @@ class WebContext:
     sample_posts: Callable[[], list[dict[str, Any]]] | None = None
     mail: MailConfig | None = None  # SMTP for agents' email replies; None: replying by email is off
     limits: RateLimits = field(default_factory=RateLimits)
+    trusted_proxies: Sequence[str] = ()  # addresses or networks whose X-Forwarded-For is believed
+    session_idle: timedelta = timedelta(minutes=120)  # an agent session unused this long has ended
 
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))

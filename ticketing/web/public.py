@@ -24,7 +24,7 @@ MAX_DETAILS = 5000
 MAX_EMAIL = 254
 MAX_SUBJECT = 200
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MAX_TOKEN_KEY = 64  # longer paths are counted under their first 64 characters
+MAX_TOKEN_KEY = 64  # the confirmation marker hashes at most this much of a path
 STATUS_HELP = {
     "new": "We have your request; an agent will pick it up in turn.",
     "open": "An agent is working on it.",
@@ -76,14 +76,9 @@ def ticket_page(request: Request, token: str) -> HTMLResponse:
     """The customer's page. Known, unknown and malformed links do the same work, and the last two get the plain 404."""
     ctx = _ctx(request)
     limits = ctx.limits
-    check(
-        ctx.sessions,
-        ctx.secret_key,
-        [
-            ("view-token", _token_key(token), limits.view_per_token),
-            ("view-client", client_key(request), limits.view_per_client),
-        ],
-    )
+    # Per client only: a flood from one client must not use up the link for its customer, and an unknown link
+    # must not cost a row of its own.
+    check(ctx.sessions, ctx.secret_key, [("view-client", client_key(request), limits.view_per_client)])
     sent = request.session.get("sent") == _sent_marker(token)
     if sent:
         request.session.pop("sent")
@@ -110,14 +105,7 @@ def ticket_details(
     ctx = _ctx(request)
     if not csrf_ok(request, csrf):
         return render(request, "error.html", status_code=403, message="This form expired. Please reload the page.")
-    check(
-        ctx.sessions,
-        ctx.secret_key,
-        [
-            ("submit-token", _token_key(token), ctx.limits.submit_per_token),
-            ("submit-client", client_key(request), ctx.limits.submit_per_client),
-        ],
-    )
+    check(ctx.sessions, ctx.secret_key, [("submit-client", client_key(request), ctx.limits.submit_per_client)])
     with transaction(ctx.sessions) as session:
         ticket = _ticket_for(session, token)
         if ticket is None:
