@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from nlp.classify import COMPLAINT, Classifier
+from nlp.train import read_labelled
 
 # Domains starting with this are tweets not addressed to any company (easy negatives).
 RANDOM_DOMAIN_PREFIX = "random"
@@ -116,8 +116,7 @@ def build_report(
 
 def evaluate(classifier: Classifier, csv_path: Path) -> Report:
     """Classify every row of a `text,label[,domain][,severity]` CSV and score the predictions."""
-    with Path(csv_path).open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_labelled(csv_path)
     results = classifier.classify_many(r["text"] for r in rows)
     y_true = [int(r["label"]) for r in rows]
     y_pred = [int(c.label == COMPLAINT) for c in results]

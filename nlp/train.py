@@ -42,25 +42,49 @@ class Row:
     sentiment: str = ""
 
 
+class DataError(ValueError):
+    """A labelled CSV that cannot be used; the message names the file (and line) and what is wrong, in one line."""
+
+
+def read_labelled(csv_path: Path, limit: int | None = None) -> list[dict[str, str]]:
+    """The rows of a labelled CSV with `text` and a 0/1 `label` (other columns as they are); `limit` keeps the
+    first N. Raises DataError for a missing or unreadable file, missing columns or a label that is not 0 or 1."""
+    path = Path(csv_path)
+    records: list[dict[str, str]] = []
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            found = list(reader.fieldnames or ())
+            if not {"text", "label"} <= set(found):
+                raise DataError(f"{path}: needs the columns text and label (found: {', '.join(found) or 'none'})")
+            for rec in reader:
+                if (rec.get("label") or "").strip() not in {"0", "1"}:
+                    raise DataError(f"{path}: line {reader.line_num}: label must be 0 or 1, not {rec.get('label')!r}")
+                records.append(rec)
+                if limit is not None and len(records) >= limit:
+                    break
+    except FileNotFoundError as exc:
+        raise DataError(f"{path}: not found") from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except (OSError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from exc
+    return records
+
+
 def read_rows(csv_path: Path, limit: int | None = None) -> list[Row]:
     """Read `text,label[,severity,domain,emotion,sentiment]` rows; `limit` keeps the first N (for quick tests)."""
-    rows: list[Row] = []
-    with Path(csv_path).open(newline="", encoding="utf-8") as fh:
-        for rec in csv.DictReader(fh):
-            sev = rec.get("severity") or "0"
-            rows.append(
-                Row(
-                    rec["text"],
-                    int(rec["label"]),
-                    int(float(sev)),
-                    rec.get("domain") or "",
-                    (rec.get("emotion") or "").strip().lower(),
-                    (rec.get("sentiment") or "").strip().lower(),
-                )
-            )
-            if limit is not None and len(rows) >= limit:
-                break
-    return rows
+    return [
+        Row(
+            rec["text"],
+            int(rec["label"]),
+            int(float(rec.get("severity") or "0")),
+            rec.get("domain") or "",
+            (rec.get("emotion") or "").strip().lower(),
+            (rec.get("sentiment") or "").strip().lower(),
+        )
+        for rec in read_labelled(csv_path, limit)
+    ]
 
 
 def _examples(nlp: spacy.Language, rows: Sequence[Row]) -> list[Example]:
