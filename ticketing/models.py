@@ -97,6 +97,9 @@ class Ticket(TicketBase, table=True):
     token_hash: str | None = Field(default=None, unique=True, max_length=64)
     assignee: str | None = None
     category: str | None = Field(default=None, index=True, max_length=24, description="From the text only, at intake")
+    # The service's own clock, the same for every channel (a social ticket's created_at is the post's time):
+    filed_at: datetime = Field(default_factory=utcnow, index=True, description="When fairdesk filed the ticket")
+    first_response_at: datetime | None = Field(default=None, description="An agent's first status change")
 
     @property
     def ref(self) -> str:

@@ -17,7 +17,6 @@ from ticketing.categories import category_for
 from ticketing.deliveries import queue_deliveries
 from ticketing.intake import storable, subject_for
 from ticketing.models import (
-    Agent,
     Channel,
     EntryKind,
     HandleReveal,
@@ -139,9 +138,14 @@ def add_customer_details(
     session.add(ticket)
 
 
-def set_status(*, session: Session, ticket: Ticket, status: str, actor: str) -> None:
+def set_status(*, session: Session, ticket: Ticket, status: str, actor: str, by_agent: bool = False) -> None:
+    """Change the status, logged on the timeline. ``by_agent``: an agent did it (the customer's page and a helpdesk's
+    status read back are not agents), so it may be the ticket's first response."""
     if status not in Status.__members__.values():
         raise ValueError(f"unknown status {status!r}")
+    if by_agent and ticket.first_response_at is None:
+        ticket.first_response_at = utcnow()
+        session.add(ticket)
     if status != ticket.status:
         _set_status(session, ticket, status, actor)
 
@@ -188,7 +192,6 @@ def pseudonym(ticket: Ticket) -> str:
 # --- Agents' pages: persistent handle reveals, email replies, rate counters, dashboard figures ---------------------
 
 EMAIL_ENTRY = "email"  # TicketEntry.kind of an agent's email reply; its MailOutbox row holds the delivery state
-AGENT_FIRST_RESPONSE_KINDS = (EntryKind.STATUS, EMAIL_ENTRY)
 
 
 def reveal_handle(*, session: Session, ticket: Ticket, agent: str) -> None:
@@ -268,37 +271,33 @@ class ResponseTimes:
 
 
 def tickets_per_day(*, session: Session, since: datetime) -> dict[tuple[date, str], int]:
-    """Tickets opened per (UTC day, channel) since a moment."""
+    """Tickets filed per (UTC day, channel) since a moment."""
     counts: dict[tuple[date, str], int] = {}
-    for created, channel in session.exec(select(Ticket.created_at, Ticket.channel).where(Ticket.created_at >= since)):
-        key = (created.astimezone(UTC).date(), channel)
+    for filed, channel in session.exec(select(Ticket.filed_at, Ticket.channel).where(Ticket.filed_at >= since)):
+        key = (_aware(filed).date(), channel)
         counts[key] = counts.get(key, 0) + 1
     return counts
 
 
 def first_response_times(*, session: Session, since: datetime) -> list[ResponseTimes]:
-    """Per channel: time from opening to the first agent response (an email sent or a status change by an agent).
+    """Per channel: time from when fairdesk filed the ticket to the first agent response (an agent's status change,
+    recorded on the ticket, or an email sent), so every channel is measured on the same clock.
 
     The automatic public reply does not count: it is the same for everyone and says nothing about the service.
     """
-    rows = session.exec(select(Ticket.id, Ticket.channel, Ticket.created_at).where(Ticket.created_at >= since))
-    tickets = list(rows)
-    ids = [t[0] for t in tickets]
+    stmt = select(Ticket.id, Ticket.channel, Ticket.filed_at, Ticket.first_response_at)
+    tickets = list(session.exec(stmt.where(Ticket.filed_at >= since)))
     first: dict[int, datetime] = {}
 
     def keep(ticket_id: int, at: datetime | None) -> None:
-        if at is not None and (ticket_id not in first or at < first[ticket_id]):
-            first[ticket_id] = at
+        if at is not None and (ticket_id not in first or _aware(at) < first[ticket_id]):
+            first[ticket_id] = _aware(at)
 
+    for ticket_id, _, _, responded in tickets:
+        if ticket_id is not None:
+            keep(ticket_id, responded)
+    ids = [t[0] for t in tickets]
     if ids:
-        by_agents = (
-            select(TicketEntry.ticket_id, func.min(TicketEntry.created_at))
-            .join(Agent, col(Agent.name) == col(TicketEntry.actor))
-            .where(col(TicketEntry.ticket_id).in_(ids), TicketEntry.kind == EntryKind.STATUS)
-            .group_by(col(TicketEntry.ticket_id))
-        )
-        for entry_ticket_id, at in session.exec(by_agents):
-            keep(entry_ticket_id, at)
         mails = (
             select(MailOutbox.ticket_id, func.min(MailOutbox.sent_at))
             .where(col(MailOutbox.ticket_id).in_(ids), MailOutbox.state == MailState.SENT)
@@ -308,10 +307,10 @@ def first_response_times(*, session: Session, since: datetime) -> list[ResponseT
             keep(mail_ticket_id, sent_at)
     waits: dict[str, list[float]] = {c.value: [] for c in Channel}
     opened: dict[str, int] = {c.value: 0 for c in Channel}
-    for ticket_id, channel, created in tickets:
+    for ticket_id, channel, filed, _ in tickets:
         opened[channel] = opened.get(channel, 0) + 1
         if ticket_id in first:
-            waits.setdefault(channel, []).append(max(0.0, (_aware(first[ticket_id]) - _aware(created)).total_seconds()))
+            waits.setdefault(channel, []).append(max(0.0, (first[ticket_id] - _aware(filed)).total_seconds()))
     out = []
     for channel, values in waits.items():
         values.sort()

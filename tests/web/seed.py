@@ -35,6 +35,7 @@ def seed_history(sessions: SessionFactory, *, agent: str, days: int = 14, seed: 
                         subject=subject,
                         body=subject,
                         created_at=opened,
+                        filed_at=opened,
                         status="solved",
                         contact_email=f"c{day}{n}@example.com",
                     )
@@ -43,6 +44,7 @@ def seed_history(sessions: SessionFactory, *, agent: str, days: int = 14, seed: 
                     if rng.random() < 0.85:
                         answered = opened + timedelta(minutes=rng.uniform(20, 300))
                         if channel == "social":
+                            ticket.first_response_at = answered
                             session.add(
                                 TicketEntry(
                                     ticket_id=ticket.id,

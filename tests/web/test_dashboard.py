@@ -13,7 +13,7 @@ from ticketing.store import first_response_times
 
 
 def _ticket(session, channel: str, opened: datetime) -> Ticket:  # type: ignore[no-untyped-def]
-    ticket = Ticket(channel=channel, priority=3, subject="s", body="b", created_at=opened)
+    ticket = Ticket(channel=channel, priority=3, subject="s", body="b", created_at=opened, filed_at=opened)
     session.add(ticket)
     session.flush()
     return ticket
@@ -54,6 +54,8 @@ def test_first_response_counts_agents_only_not_the_automatic_reply(site: Site) -
                 created_at=opened + timedelta(hours=1),
             )
         )
+        social.first_response_at = opened + timedelta(hours=1)  # what set_status(by_agent=True) records
+        session.add(social)
         session.add(
             MailOutbox(
                 ticket_id=web.id,
