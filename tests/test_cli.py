@@ -75,6 +75,7 @@ def test_fairdesk_run_files_tickets_serves_pages_and_stops_cleanly_on_sigterm(tm
     port = _free_port()
     config = _config(tmp_path, port)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAIRDESK_")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])  # this checkout, whatever the venv links to
     proc = subprocess.Popen(
         [sys.executable, "-m", "fairdesk", "run", "--config", str(config)],
         cwd=tmp_path,
