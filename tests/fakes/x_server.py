@@ -23,6 +23,8 @@ from urllib.parse import parse_qsl, urlsplit
 from oauthlib.oauth1.rfc5849 import signature as oauth_signature
 from oauthlib.oauth1.rfc5849 import utils as oauth_utils
 
+from tests.fakes.serving import ServedFake
+
 logger = logging.getLogger(__name__)
 
 TWITTER_EPOCH_MS = 1288834974657  # snowflake ids: (ms since this) << 22 | sequence
@@ -421,7 +423,7 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
 )
 
 
-class FakeXServer:
+class FakeXServer(ServedFake):
     """A contract-faithful stand-in for X API v2 on 127.0.0.1, in a thread (tests) or in the foreground (CLI).
 
     Example::
@@ -432,6 +434,8 @@ class FakeXServer:
             ...
             assert x.requests("mentions")[0].fields("expansions") == {"author_id"}
     """
+
+    thread_name = "fake-x"
 
     def __init__(
         self,
@@ -455,37 +459,8 @@ class FakeXServer:
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
         self._httpd.fake = self  # type: ignore[attr-defined]
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle --
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeXServer:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-x", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def serve_forever(self) -> None:
-        self._httpd.serve_forever()
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._httpd.server_close()
-
-    def __enter__(self) -> FakeXServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def account_secrets(self) -> dict[str, str]:
         """The brand's credentials as XAccount keyword arguments."""

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.fakes.serving import ServedFake
 from tests.fakes.zammad_store import STATES, User, ZammadError, ZammadStore, unprocessable
 
 logger = logging.getLogger(__name__)
@@ -81,9 +82,11 @@ class RecordedRequest:
     response: Any = None
 
 
-class FakeZammadServer:
+class FakeZammadServer(ServedFake):
     """Zammad's API as the contract notes describe it, on 127.0.0.1 in a thread. ``store`` holds its data;
     ``inject`` queues faults per endpoint (or "*"); ``requests`` is every request received, bytes included."""
+
+    thread_name = "fake-zammad"
 
     def __init__(
         self,
@@ -103,29 +106,6 @@ class FakeZammadServer:
         self._httpd = ThreadingHTTPServer((host, port), _Handler)
         self._httpd.daemon_threads = True
         self._httpd.fake = self  # type: ignore[attr-defined]
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeZammadServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-zammad", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeZammadServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- for tests --
 

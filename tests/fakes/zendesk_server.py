@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.fakes.serving import ServedFake
 from tests.fakes.zendesk_state import Account, ApiError, page
 
 logger = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class RecordedRequest:
         return json.loads(self.raw) if self.raw else None
 
 
-class FakeZendesk:
+class FakeZendesk(ServedFake):
     """A contract-faithful stand-in for Zendesk's Ticketing API v2 on 127.0.0.1, in a thread or in the foreground.
 
     Example::
@@ -101,6 +102,8 @@ class FakeZendesk:
             zd.inject("create", Fault.rate_limited(7))
             assert zd.tickets()[0].fields["external_id"] == "FD-000001"
     """
+
+    thread_name = "fake-zendesk"
 
     def __init__(
         self, *, host: str = "127.0.0.1", port: int = 0, email: str = "fairdesk@example.com", token: str = ""
@@ -117,38 +120,9 @@ class FakeZendesk:
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
         self._httpd.fake = self  # type: ignore[attr-defined]
-        self._thread: threading.Thread | None = None
         self.account = Account(agent_email=email, base_url=self.url, clock=self.now)
 
     # -- lifecycle and control --
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeZendesk:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-zendesk", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def serve_forever(self) -> None:
-        self._httpd.serve_forever()
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._httpd.server_close()
-
-    def __enter__(self) -> FakeZendesk:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self._offset
