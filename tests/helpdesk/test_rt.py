@@ -15,6 +15,7 @@ from config.helpdesks import RtHelpdesk as RtSettings
 from config.settings import SampleAccount, Settings
 from fairdesk.app import Daemon, build, load_default_classifier
 from fairdesk.jobs.deliveries import deliver_due
+from tests.helpdesk.support import KilledOnCreate, drain
 from tests.peers.rt import RtPeer
 from tests.support import SimulatedCrash, fake_classify
 from ticketing.db import make_engine, transaction
@@ -45,11 +46,6 @@ def rt_daemon(tmp_path: Path, rt_peer: RtPeer) -> Iterator[tuple[Daemon, str]]:
     daemon.close()
 
 
-def _drain(daemon: Daemon) -> None:
-    while any(r.new for r in daemon.poll_all()):
-        pass
-
-
 def _ticketed(daemon: Daemon) -> dict[str, str]:
     with transaction(daemon.sessions) as session:
         return {t.ref: t.post_id or "" for t in session.exec(select(Ticket))}
@@ -72,7 +68,7 @@ def test_the_sample_feed_fills_the_queue_with_one_ticket_per_complaint_and_nothi
     settings = Settings(data_dir=tmp_path / "model-settings")
     daemon = _daemon(tmp_path, rt_peer, queue, classify=load_default_classifier(settings))  # the shipped model
     try:
-        _drain(daemon)
+        drain(daemon)
         assert daemon.deliver() > 0
         tickets = _ticketed(daemon)
         assert sorted(_refs_in_rt(rt_peer, queue)) == sorted(tickets)  # one each, nothing else
@@ -95,26 +91,12 @@ def test_a_crash_during_delivery_leaves_exactly_one_rt_ticket(
     rt_daemon: tuple[Daemon, str], rt_peer: RtPeer, moment: str
 ) -> None:
     daemon, queue = rt_daemon
-    _drain(daemon)
+    drain(daemon)
     real = daemon.helpdesks["rt"]
 
-    class Crashing:
-        name, kind, reads_status = real.name, real.kind, real.reads_status
-        calls = 0
-
-        def create(self, filing):  # type: ignore[no-untyped-def]
-            Crashing.calls += 1
-            if Crashing.calls == 3:  # the third ticket: a kill at this moment
-                if moment == "after RT created it":
-                    real.create(filing)
-                raise SimulatedCrash(f"SIGKILL {moment}")
-            return real.create(filing)
-
-        def __getattr__(self, attr):  # type: ignore[no-untyped-def]
-            return getattr(real, attr)
-
+    killed = KilledOnCreate(real, at_kill=real.create if moment == "after RT created it" else None)
     with pytest.raises(SimulatedCrash):
-        deliver_due({"rt": Crashing()}, sessions=daemon.sessions, policy=daemon.filing_policy, owner="killed")  # type: ignore[dict-item]
+        deliver_due({"rt": killed}, sessions=daemon.sessions, policy=daemon.filing_policy, owner="killed")
     # The restarted daemon (its lease on the row ran out) settles the uncertain one by asking RT, then goes on.
     later = utcnow() + timedelta(minutes=1)
     deliver_due(daemon.helpdesks, sessions=daemon.sessions, policy=daemon.filing_policy, owner="restarted", now=later)
@@ -128,7 +110,7 @@ def test_rt_down_for_a_while_then_back_gets_everything(rt_daemon: tuple[Daemon, 
     daemon, queue = rt_daemon
     rt_peer.down()
     try:
-        _drain(daemon)
+        drain(daemon)
         assert daemon.deliver() == 0
         with TestClient(daemon.web_app) as client:
             health = client.get("/healthz").json()

@@ -15,6 +15,7 @@ from config.settings import Settings
 from fairdesk.app import Daemon, build
 from fairdesk.jobs.deliveries import deliver_due
 from helpdesk.webhook import WebhookHelpdesk
+from tests.helpdesk.support import KilledOnCreate
 from tests.peers.webhook import WebhookReceiver
 from tests.support import FakeAdapter, SimulatedCrash, fake_classify, mention
 from ticketing.db import transaction
@@ -106,18 +107,13 @@ def test_a_crash_after_sending_resends_with_the_same_id_and_the_receiver_keeps_o
     hooked.poll_all()
     real = hooked.helpdesks["hooks"]
 
-    class DiesAfterSending:
-        name, kind, reads_status = real.name, real.kind, real.reads_status
-
-        def create(self, filing):  # type: ignore[no-untyped-def]
-            real.create(filing)
-            raise SimulatedCrash("SIGKILL after the POST")
-
-        def __getattr__(self, attr):  # type: ignore[no-untyped-def]
-            return getattr(real, attr)
-
     with pytest.raises(SimulatedCrash):
-        deliver_due({"hooks": DiesAfterSending()}, sessions=hooked.sessions, policy=hooked.filing_policy, owner="gone")  # type: ignore[dict-item]
+        deliver_due(
+            {"hooks": KilledOnCreate(real, nth=1, at_kill=real.create)},
+            sessions=hooked.sessions,
+            policy=hooked.filing_policy,
+            owner="gone",
+        )
     assert _rows(hooked)[0].state == DeliveryState.UNCERTAIN
     restarted = deliver_due(
         hooked.helpdesks,

@@ -16,7 +16,9 @@ from config.helpdesks import ZammadHelpdesk as ZammadSettings
 from config.settings import SampleAccount, Settings
 from fairdesk.app import Daemon, build
 from fairdesk.jobs.deliveries import deliver_due
+from helpdesk.base import Filing
 from tests.fakes.zammad_server import FakeZammadServer, Fault
+from tests.helpdesk.support import KilledOnCreate, drain
 from tests.support import SimulatedCrash, fake_classify
 from ticketing.db import make_engine, transaction
 from ticketing.models import DeliveryState, HelpdeskDelivery, LedgerEntry, Ticket, utcnow
@@ -63,11 +65,6 @@ def daemon(tmp_path: Path, zammad: FakeZammadServer) -> Iterator[Daemon]:
     d.close()
 
 
-def _drain(daemon: Daemon) -> None:
-    while any(r.new for r in daemon.poll_all()):
-        pass
-
-
 def _refs(daemon: Daemon) -> list[str]:
     with transaction(daemon.sessions) as session:
         return sorted(t.ref for t in session.exec(select(Ticket)))
@@ -100,7 +97,7 @@ def _later(daemon: Daemon, minutes: int = 2) -> int:
 def test_the_sample_feed_files_one_ticket_per_complaint_and_nothing_else_without_reach(
     daemon: Daemon, zammad: FakeZammadServer
 ) -> None:
-    _drain(daemon)
+    drain(daemon)
     filed = daemon.deliver()
     assert filed > 0 and daemon.deliver() == 0  # nothing twice
     assert _refs_in_zammad(zammad) == _refs(daemon)  # one each, nothing else
@@ -130,32 +127,22 @@ def test_the_sample_feed_files_one_ticket_per_complaint_and_nothing_else_without
 def test_a_crash_during_delivery_leaves_exactly_one_ticket_although_search_lags(
     daemon: Daemon, zammad: FakeZammadServer, moment: str
 ) -> None:
-    _drain(daemon)
+    drain(daemon)
     real = daemon.helpdesks["zammad"]
 
-    class Crashing:
-        name, kind, reads_status = real.name, real.kind, real.reads_status
-        calls = 0
+    def at_kill(filing: Filing) -> None:
+        if moment == "answer lost":
+            zammad.inject("ticket_create", Fault.malformed())  # created, but the answer is cut short: no crash
+            real.create(filing)
+        if moment == "after Zammad created it":
+            real.create(filing)
 
-        def create(self, filing):  # type: ignore[no-untyped-def]
-            Crashing.calls += 1
-            if Crashing.calls == 3:  # the third ticket: a kill at this moment
-                if moment == "answer lost":
-                    zammad.inject("ticket_create", Fault.malformed())  # created, but the answer is cut short
-                    return real.create(filing)
-                if moment == "after Zammad created it":
-                    real.create(filing)
-                raise SimulatedCrash(f"SIGKILL {moment}")
-            return real.create(filing)
-
-        def __getattr__(self, attr):  # type: ignore[no-untyped-def]
-            return getattr(real, attr)
-
+    killed = KilledOnCreate(real, at_kill=at_kill)
     if moment == "answer lost":
-        deliver_due({"zammad": Crashing()}, sessions=daemon.sessions, policy=daemon.filing_policy, owner="a")  # type: ignore[dict-item]
+        deliver_due({"zammad": killed}, sessions=daemon.sessions, policy=daemon.filing_policy, owner="a")
     else:
         with pytest.raises(SimulatedCrash):
-            deliver_due({"zammad": Crashing()}, sessions=daemon.sessions, policy=daemon.filing_policy, owner="k")  # type: ignore[dict-item]
+            deliver_due({"zammad": killed}, sessions=daemon.sessions, policy=daemon.filing_policy, owner="k")
     assert any(r.state == DeliveryState.UNCERTAIN for r in _rows(daemon))
     _later(daemon)  # the restarted daemon settles the uncertain row by asking Zammad, then goes on
     refs = _refs_in_zammad(zammad)

@@ -18,9 +18,11 @@ from config.helpdesks import ZendeskHelpdesk as ZendeskSettings
 from config.settings import SampleAccount, Settings
 from fairdesk.app import Daemon, build
 from fairdesk.jobs.deliveries import deliver_due
+from helpdesk.base import Filing
 from helpdesk.registry import build_helpdesks
 from helpdesk.zendesk import ZendeskHelpdesk
 from tests.fakes.zendesk_server import FakeZendesk, Fault
+from tests.helpdesk.support import KilledOnCreate, drain
 from tests.support import FakeAdapter, SimulatedCrash, fake_classify, mention
 from ticketing.db import make_engine, transaction
 from ticketing.intake import subject_for
@@ -64,11 +66,6 @@ def zd_daemon(tmp_path: Path, zendesk: FakeZendesk) -> Iterator[Daemon]:
     daemon.close()
 
 
-def _drain(daemon: Daemon) -> None:
-    while any(r.new for r in daemon.poll_all()):
-        pass
-
-
 def _refs(daemon: Daemon) -> list[str]:
     with transaction(daemon.sessions) as session:
         return sorted(t.ref for t in session.exec(select(Ticket)))
@@ -103,7 +100,7 @@ def _reach_in_feed() -> set[str]:
 def test_the_sample_feed_files_one_zendesk_ticket_per_complaint_and_nothing_else(
     zd_daemon: Daemon, zendesk: FakeZendesk
 ) -> None:
-    _drain(zd_daemon)
+    drain(zd_daemon)
     assert zd_daemon.deliver() > 0
     assert zd_daemon.deliver() == 0  # nothing twice
     refs = _refs(zd_daemon)
@@ -149,7 +146,7 @@ def _what_fairdesk_added(body: Any) -> Any:
 
 
 def test_every_byte_sent_to_zendesk_is_free_of_reach(zd_daemon: Daemon, zendesk: FakeZendesk) -> None:
-    _drain(zd_daemon)
+    drain(zd_daemon)
     zd_daemon.deliver()
     with transaction(zd_daemon.sessions) as session:
         loud = ("jonah_vale", "nightshift_radio", "marlowe_finch", "brightside_pod")  # 2M followers each
@@ -178,30 +175,24 @@ def test_a_kill_during_delivery_leaves_exactly_one_zendesk_ticket(
 ) -> None:
     daemon = _daemon(tmp_path, zendesk, engine=engine)
     try:
-        _drain(daemon)
+        drain(daemon)
         real = daemon.helpdesks["zd"]
 
-        class Crashing:
-            name, kind, reads_status = real.name, real.kind, real.reads_status
-            calls = 0
-
-            def create(self, filing):  # type: ignore[no-untyped-def]
-                Crashing.calls += 1
-                if Crashing.calls == 3:  # the third ticket: a kill at this moment
-                    if moment == "after Zendesk created it":
-                        real.create(filing)
-                    elif moment == "with the answer lost":
-                        zendesk.inject("create", Fault.lost())
-                        with pytest.raises(Exception, match="could not be reached"):
-                            real.create(filing)
-                    raise SimulatedCrash(f"SIGKILL {moment}")
-                return real.create(filing)
-
-            def __getattr__(self, attr):  # type: ignore[no-untyped-def]
-                return getattr(real, attr)
+        def at_kill(filing: Filing) -> None:
+            if moment == "after Zendesk created it":
+                real.create(filing)
+            elif moment == "with the answer lost":
+                zendesk.inject("create", Fault.lost())
+                with pytest.raises(Exception, match="could not be reached"):
+                    real.create(filing)
 
         with pytest.raises(SimulatedCrash):
-            deliver_due({"zd": Crashing()}, sessions=daemon.sessions, policy=daemon.filing_policy, owner="killed")  # type: ignore[dict-item]
+            deliver_due(
+                {"zd": KilledOnCreate(real, at_kill=at_kill)},
+                sessions=daemon.sessions,
+                policy=daemon.filing_policy,
+                owner="killed",
+            )
         _later(daemon)
         assert _in_zendesk(zendesk) == _refs(daemon)  # exactly one each
         assert {r.state for r in _rows(daemon)} == {DeliveryState.FILED}
@@ -216,18 +207,13 @@ def test_a_crash_settled_after_zendesk_forgot_the_idempotency_key_still_files_on
     zd_daemon.poll_all()
     real = zd_daemon.helpdesks["zd"]
 
-    class DiesAfterCreating:
-        name, kind, reads_status = real.name, real.kind, real.reads_status
-
-        def create(self, filing):  # type: ignore[no-untyped-def]
-            real.create(filing)
-            raise SimulatedCrash("SIGKILL after the POST")
-
-        def __getattr__(self, attr):  # type: ignore[no-untyped-def]
-            return getattr(real, attr)
-
     with pytest.raises(SimulatedCrash):
-        deliver_due({"zd": DiesAfterCreating()}, sessions=zd_daemon.sessions, policy=zd_daemon.filing_policy, owner="k")  # type: ignore[dict-item]
+        deliver_due(
+            {"zd": KilledOnCreate(real, nth=1, at_kill=real.create)},
+            sessions=zd_daemon.sessions,
+            policy=zd_daemon.filing_policy,
+            owner="k",
+        )
     zendesk.advance(hours=3)  # down for longer than Zendesk keeps an idempotency key
     _later(zd_daemon, minutes=200)
     assert _in_zendesk(zendesk) == _refs(zd_daemon)
