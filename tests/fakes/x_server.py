@@ -16,14 +16,14 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from oauthlib.oauth1.rfc5849 import signature as oauth_signature
 from oauthlib.oauth1.rfc5849 import utils as oauth_utils
 
-from tests.fakes.serving import ServedFake
+from tests.fakes.serving import FakeHandler, ServedFake
 
 logger = logging.getLogger(__name__)
 
@@ -1112,34 +1112,8 @@ def _json_or_raw(raw: bytes) -> Any:
         return raw.decode("utf-8", "replace")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as X serves; requests reuses the connection
+class _Handler(FakeHandler):
     server_version = "fake-x"
-    timeout = 30
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._run()
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._run()
-
-    def _run(self) -> None:
-        try:
-            self.server.fake.handle(self)  # type: ignore[attr-defined]
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # the client gave up (a timeout test)
-
-    def respond(self, status: int, body: bytes, content_type: str, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        logger.debug("fake-x: " + format, *args)
 
 
 # --- command line ----------------------------------------------------------------------------------------------

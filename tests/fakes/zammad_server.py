@@ -11,11 +11,11 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fakes.serving import ServedFake
+from tests.fakes.serving import FakeHandler, ServedFake
 from tests.fakes.zammad_store import STATES, User, ZammadError, ZammadStore, unprocessable
 
 logger = logging.getLogger(__name__)
@@ -299,37 +299,8 @@ class FakeZammadServer(ServedFake):
         send(status, payload)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(FakeHandler):
     server_version = "fake-zammad"
-    timeout = 30
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._run()
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._run()
-
-    def do_PUT(self) -> None:  # noqa: N802
-        self._run()
-
-    def _run(self) -> None:
-        try:
-            self.server.fake.handle(self)  # type: ignore[attr-defined]
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # the client gave up (a timeout test)
-
-    def respond(self, status: int, body: bytes, content_type: str, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        logger.debug("fake-zammad: " + format, *args)
 
 
 # --- command line ----------------------------------------------------------------------------------------------

@@ -13,11 +13,11 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fakes.serving import ServedFake
+from tests.fakes.serving import FakeHandler, ServedFake
 from tests.fakes.zendesk_state import Account, ApiError, page
 
 logger = logging.getLogger(__name__)
@@ -310,42 +310,16 @@ class FakeZendesk(ServedFake):
         return 404, {"error": "GET /_fake/tickets or PUT /_fake/tickets/ID"}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(FakeHandler):
     server_version = "fake-zendesk"
-    timeout = 30
-    disable_nagle_algorithm = True  # headers and body go out as separate writes: without this, 40 ms per answer
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._run()
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._run()
-
-    def do_PUT(self) -> None:  # noqa: N802
-        self._run()
 
     def _run(self) -> None:
         try:
-            self.server.fake.handle(self)  # type: ignore[attr-defined]
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # the client gave up (a timeout test)
+            super()._run()
         except Exception:
             # A bug in the fake must show as a 500 (a real server's answer), never as a hung client.
             logger.exception("fake-zendesk: error handling %s %s", self.command, self.path)
             self.respond(500, b'{"error":"InternalError"}', JSON, {})
-
-    def respond(self, status: int, body: bytes, content_type: str, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        logger.debug("fake-zendesk: " + format, *args)
 
 
 # --- command line ----------------------------------------------------------------------------------------------
