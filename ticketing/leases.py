@@ -7,9 +7,10 @@ import secrets
 import socket
 from datetime import datetime, timedelta
 from functools import cache
+from typing import Any
 
 from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from ticketing.models import AccountState, Outbox, ReplyState
 
@@ -59,6 +60,13 @@ def is_dead(owner: str | None) -> bool:
     return False
 
 
+def dead_holders(session: Session, holder: Any, *where: Any, owner: str) -> list[str]:
+    """The distinct values of ``holder`` (a claimed-by column, rows filtered by ``where``) that name daemons known
+    dead: their claims are free at once rather than when their lease runs out."""
+    found = session.exec(select(holder).where(col(holder).is_not(None), *where).distinct())
+    return [h for h in found if h != owner and is_dead(h)]
+
+
 def renew(session: Session, owner: str, now: datetime) -> None:
     """Extend every lease ``owner`` holds: its accounts' poll leases and the replies it is sending."""
     until = now + LEASE
@@ -77,4 +85,4 @@ def release_all(session: Session, owner: str) -> None:
     )
 
 
-__all__ = ["HEARTBEAT_SECONDS", "LEASE", "daemon_id", "is_dead", "release_all", "renew"]
+__all__ = ["HEARTBEAT_SECONDS", "LEASE", "daemon_id", "dead_holders", "is_dead", "release_all", "renew"]

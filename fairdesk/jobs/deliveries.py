@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from fairdesk.jobs.sync import HELPDESK_ACTOR
 from helpdesk.base import Event, EventKind, Filing, Helpdesk, Refused, Unavailable
 from ticketing.db import SessionFactory, transaction
-from ticketing.leases import LEASE, is_dead
+from ticketing.leases import LEASE, dead_holders
 from ticketing.models import DeliveryState, EntryKind, HelpdeskDelivery, Ticket, TicketEntry, saved_id, utcnow
 from ticketing.store import pseudonym
 
@@ -119,17 +119,13 @@ def _pending_events(now: datetime) -> ColumnElement[bool]:
 
 def _claim_one(sessions: SessionFactory, owner: str, now: datetime, names: set[str], tried: set[int]) -> int | None:
     with transaction(sessions) as session:
-        holders = session.exec(
-            select(HelpdeskDelivery.claimed_by).where(col(HelpdeskDelivery.claimed_by).is_not(None)).distinct()
+        dead = dead_holders(session, HelpdeskDelivery.claimed_by, owner=owner)
+        free = or_(
+            col(HelpdeskDelivery.claimed_by).is_(None),
+            col(HelpdeskDelivery.claimed_until) < now,
+            col(HelpdeskDelivery.claimed_by).in_(dead),
         )
-        dead = [h for h in holders if h != owner and is_dead(h)]
-    free = or_(
-        col(HelpdeskDelivery.claimed_by).is_(None),
-        col(HelpdeskDelivery.claimed_until) < now,
-        col(HelpdeskDelivery.claimed_by).in_(dead),
-    )
-    due = and_(free, col(HelpdeskDelivery.next_attempt_at) <= now, _pending_events(now))
-    with transaction(sessions) as session:
+        due = and_(free, col(HelpdeskDelivery.next_attempt_at) <= now, _pending_events(now))
         row = session.exec(
             select(HelpdeskDelivery)
             .where(due, col(HelpdeskDelivery.helpdesk).in_(sorted(names)), col(HelpdeskDelivery.id).not_in(tried))

@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from listener.base import Adapter, AdapterError, FoundBy, Mention, MentionKind, PermanentError, RateLimited, Reply
 from listener.reply_text import render_reply
 from ticketing.db import SessionFactory, transaction
-from ticketing.leases import LEASE, is_dead
+from ticketing.leases import LEASE, dead_holders
 from ticketing.models import EntryKind, Outbox, ReplyState, Ticket, TicketEntry, saved_id, utcnow
 from ticketing.tokens import new_token
 
@@ -82,20 +82,14 @@ def _claim_one(
 ) -> tuple[int, bool] | None:
     if not keys:
         return None
-    with transaction(sessions) as session:
-        # Claims of daemons known dead (killed on this host) are free at once, not when their lease runs out.
-        dead = [
-            o
-            for o in session.exec(select(Outbox.claimed_by).where(col(Outbox.state) == ReplyState.SENDING).distinct())
-            if o not in (None, owner) and is_dead(o)
-        ]
-    due = or_(
-        and_(col(Outbox.state).in_(RETRYABLE), col(Outbox.next_attempt_at) <= now),
-        and_(col(Outbox.state) == ReplyState.SENDING, col(Outbox.claimed_until) < now),
-        and_(col(Outbox.state) == ReplyState.SENDING, col(Outbox.claimed_by).in_(dead)),
-    )
     ours = or_(*(and_(col(Outbox.platform) == p, col(Outbox.account) == a) for p, a in sorted(keys)))
     with transaction(sessions) as session:
+        dead = dead_holders(session, Outbox.claimed_by, col(Outbox.state) == ReplyState.SENDING, owner=owner)
+        due = or_(
+            and_(col(Outbox.state).in_(RETRYABLE), col(Outbox.next_attempt_at) <= now),
+            and_(col(Outbox.state) == ReplyState.SENDING, col(Outbox.claimed_until) < now),
+            and_(col(Outbox.state) == ReplyState.SENDING, col(Outbox.claimed_by).in_(dead)),
+        )
         # One row, locked alone: a daemon never holds (or hides from the others) rows it is not about to send.
         # SKIP LOCKED passes over rows other daemons are claiming right now (PostgreSQL); ``tried`` holds rows this
         # pass already handled (e.g. one put back for a retry).
