@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pydantic import SecretStr  # noqa: E402
 
-from config.settings import BlueskyAccount, Settings  # noqa: E402
-from listener.bluesky import BlueskyAdapter  # noqa: E402
+from fairdesk.config.settings import BlueskyAccount, Settings  # noqa: E402
+from fairdesk.listener.bluesky import BlueskyAdapter  # noqa: E402
 from tests.peers import bluesky as peers  # noqa: E402
 
 
@@ -71,9 +71,9 @@ def daemon_poller(adapter: BlueskyAdapter, settings: Settings, interval: float) 
     from sqlmodel import select
 
     from fairdesk.app import build
+    from fairdesk.ticketing.db import transaction
+    from fairdesk.ticketing.models import Ticket
     from tests.support import fake_classify
-    from ticketing.db import transaction
-    from ticketing.models import Ticket
 
     daemon = build(settings, adapters={("bluesky", "bench"): adapter}, classify=fake_classify)
     daemon.poll_all()  # the first poll takes the newest page; the measured posts come after it

@@ -61,8 +61,8 @@ def main() -> None:
     args = ap.parse_args()
 
     rss0, _ = _rss_mb()
-    from nlp.classify import Classifier, load_pipeline
-    from nlp.text import clean, prepare
+    from fairdesk.nlp.classify import Classifier, load_pipeline
+    from fairdesk.nlp.text import clean, prepare
 
     nlp = load_pipeline(args.model)
     rss_loaded, _ = _rss_mb()
@@ -88,9 +88,9 @@ def main() -> None:
     print(f"model            {clf.version}  pipeline={nlp.pipe_names}")
     print(f"posts per run    {len(texts)}  runs={args.runs} (median)")
     print(f"tokenizer only   {tok:10.0f} posts/s")
-    print(f"nlp.pipe         {full:10.0f} posts/s   ratio pipeline/tokenizer = {full / tok:.3f}")
+    print(f"fairdesk.nlp.pipe         {full:10.0f} posts/s   ratio pipeline/tokenizer = {full / tok:.3f}")
     print(f"classify_many    {e2e:10.0f} posts/s   (cleaning + triage + nlp.pipe)")
-    print(f"nlp.pipe, cold   {cold:10.0f} posts/s   (first pass of a fresh process, caches empty)")
+    print(f"fairdesk.nlp.pipe, cold   {cold:10.0f} posts/s   (first pass of a fresh process, caches empty)")
     print(
         f"RSS              {rss0:.0f} MB before import, {rss_loaded:.0f} MB loaded, {rss_end:.0f} MB after runs, "
         f"peak {peak:.0f} MB"

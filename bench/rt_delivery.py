@@ -34,13 +34,13 @@ sys.path.insert(0, str(ROOT))
 
 from sqlmodel import select  # noqa: E402
 
-from config.helpdesks import RtHelpdesk as RtSettings  # noqa: E402
-from config.settings import Settings  # noqa: E402
 from fairdesk.app import build  # noqa: E402
-from listener.base import Batch, Mention  # noqa: E402
+from fairdesk.config.helpdesks import RtHelpdesk as RtSettings  # noqa: E402
+from fairdesk.config.settings import Settings  # noqa: E402
+from fairdesk.listener.base import Batch, Mention  # noqa: E402
+from fairdesk.ticketing.db import make_engine, transaction  # noqa: E402
+from fairdesk.ticketing.models import HelpdeskDelivery, LedgerEntry  # noqa: E402
 from tests.support import FakeAdapter, fake_classify, mention  # noqa: E402
-from ticketing.db import make_engine, transaction  # noqa: E402
-from ticketing.models import HelpdeskDelivery, LedgerEntry  # noqa: E402
 
 
 def rt(*args: str) -> str:

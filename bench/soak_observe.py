@@ -13,7 +13,7 @@ from sqlalchemy import Engine, create_engine, func, select
 from sqlmodel import col
 
 from fairdesk.jobs.poll import RATE_LIMIT_OWNER
-from ticketing.models import AccountState, LedgerEntry, Outbox, ReplyState
+from fairdesk.ticketing.models import AccountState, LedgerEntry, Outbox, ReplyState
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
-from ticketing.models import AccountState, LedgerEntry, Outbox, ReplyState, Ticket
+from fairdesk.ticketing.models import AccountState, LedgerEntry, Outbox, ReplyState, Ticket
 
 UNSETTLED = (ReplyState.PENDING, ReplyState.SENDING, ReplyState.UNCERTAIN)
 

@@ -52,12 +52,12 @@ def serve(db_url: str, data_dir: str, port: int, ready: Any) -> None:
 
     import uvicorn
 
-    from config.settings import Settings, WebSettings
     from fairdesk.app import build
+    from fairdesk.config.settings import Settings, WebSettings
+    from fairdesk.ticketing.agents import add_agent
+    from fairdesk.ticketing.db import make_engine, transaction
+    from fairdesk.ticketing.web.app import server_config
     from tests.support import FakeAdapter, fake_classify, mention
-    from ticketing.agents import add_agent
-    from ticketing.db import make_engine, transaction
-    from ticketing.web.app import server_config
 
     now = datetime.now(UTC)
     texts = ["my router is broken", "charged twice on my bill", "parcel never arrived", "app crashes on login"]

@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from config.settings import XAccount  # noqa: E402
-from listener.x import XAdapter  # noqa: E402
+from fairdesk.config.settings import XAccount  # noqa: E402
+from fairdesk.listener.x import XAdapter  # noqa: E402
 from tests.fakes.x_server import FakeXServer  # noqa: E402
 
 # New mentions arriving before each poll: 1,000 in all, three empty polls, bursts over one page.
@@ -79,8 +79,8 @@ def run(query: str | None) -> dict[str, float]:
 def run_daemon() -> dict[str, float]:
     import tempfile
 
-    from config.settings import Settings
     from fairdesk.app import build
+    from fairdesk.config.settings import Settings
 
     with FakeXServer() as x, tempfile.TemporaryDirectory() as tmp:
         account = XAccount(handle=x.brand.username, user_id=x.brand.id, api_base_url=x.url, **x.account_secrets())

@@ -14,20 +14,20 @@ import uvicorn
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from config.settings import Settings
+from fairdesk.config.settings import Settings
 from fairdesk.daemon import Classify, Daemon
-from helpdesk.base import Helpdesk
-from helpdesk.registry import build_helpdesks
-from listener.base import Adapter
-from listener.registry import build_adapters
-from listener.sample import SampleAdapter
-from ticketing.db import SessionFactory, insert_if_absent, make_engine, migrate, session_factory, transaction
-from ticketing.deliveries import bind_helpdesks
-from ticketing.leases import daemon_id
-from ticketing.mail import MailConfig
-from ticketing.models import LedgerEntry, Setting
-from ticketing.web import WebContext, create_app
-from ticketing.web.app import server_config
+from fairdesk.helpdesk.base import Helpdesk
+from fairdesk.helpdesk.registry import build_helpdesks
+from fairdesk.listener.base import Adapter
+from fairdesk.listener.registry import build_adapters
+from fairdesk.listener.sample import SampleAdapter
+from fairdesk.ticketing.db import SessionFactory, insert_if_absent, make_engine, migrate, session_factory, transaction
+from fairdesk.ticketing.deliveries import bind_helpdesks
+from fairdesk.ticketing.leases import daemon_id
+from fairdesk.ticketing.mail import MailConfig
+from fairdesk.ticketing.models import LedgerEntry, Setting
+from fairdesk.ticketing.web import WebContext, create_app
+from fairdesk.ticketing.web.app import server_config
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ SECRET_KEY_SETTING = "web_secret_key"
 
 
 def load_default_classifier(settings: Settings) -> Classify:
-    from nlp import load_classifier  # spaCy loads here, once, and only here
+    from fairdesk.nlp import load_classifier  # spaCy loads here, once, and only here
 
     classifier = load_classifier(settings.nlp.model_path, threshold=settings.nlp.threshold)
     return classifier.classify_many

@@ -10,9 +10,9 @@ from sqlalchemy.exc import IntegrityError
 
 from fairdesk.daemon import Daemon
 from fairdesk.jobs.poll import PollResult, record_batch
-from listener.base import AdapterError, ReadsHistory
-from ticketing.db import transaction
-from ticketing.models import utcnow
+from fairdesk.listener.base import AdapterError, ReadsHistory
+from fairdesk.ticketing.db import transaction
+from fairdesk.ticketing.models import utcnow
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from config.example import example_toml
-from config.settings import ConfigError, Settings, ensure_data_dir, load_settings, masked_dump
+from fairdesk.config.example import example_toml
+from fairdesk.config.settings import ConfigError, Settings, ensure_data_dir, load_settings, masked_dump
 from fairdesk.logs import LogFormat, configure_logging
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def _fail(exc: Exception) -> NoReturn:
 
 @contextmanager
 def _startup() -> Iterator[None]:
-    from ticketing.db import DatabaseStartupError
+    from fairdesk.ticketing.db import DatabaseStartupError
 
     try:
         yield
@@ -70,11 +70,11 @@ def _check_templates(settings: Settings) -> None:
     """A reply template that cannot fit a platform's post length is a config error now, not a failed post later."""
     checks = []
     if settings.x:
-        from listener.x import check_template as check_x
+        from fairdesk.listener.x import check_template as check_x
 
         checks.append(("x", check_x))
     if settings.bluesky:
-        from listener.bluesky import check_template as check_bsky
+        from fairdesk.listener.bluesky import check_template as check_bsky
 
         checks.append(("bluesky", check_bsky))
     for platform, check in checks:
@@ -88,8 +88,8 @@ def _check_templates(settings: Settings) -> None:
 def run(config: ConfigOption = None, log_format: LogFormatOption = "text") -> None:
     """Run the daemon: poll every account, file tickets, send replies, serve the web pages."""
     from fairdesk.app import build, serve
-    from ticketing.agents import ensure_first_agent
-    from ticketing.db import transaction
+    from fairdesk.ticketing.agents import ensure_first_agent
+    from fairdesk.ticketing.db import transaction
 
     settings = _settings(config)
     configure_logging(settings.log_level, log_format)
@@ -115,7 +115,7 @@ def run(config: ConfigOption = None, log_format: LogFormatOption = "text") -> No
 
 
 def _safe_url(url: str) -> str:
-    from config.masking import mask_url
+    from fairdesk.config.masking import mask_url
 
     return mask_url(url)
 
@@ -146,8 +146,8 @@ def tickets(
     limit: Annotated[int, typer.Option(help="How many to show.")] = 50,
 ) -> None:
     """List the queue in the terminal, most urgent first."""
-    from ticketing.db import make_engine, migrate, missing_sqlite_file, session_factory, transaction
-    from ticketing.store import QueueFilter, queue
+    from fairdesk.ticketing.db import make_engine, migrate, missing_sqlite_file, session_factory, transaction
+    from fairdesk.ticketing.store import QueueFilter, queue
 
     settings = _settings(config)
     if (missing := missing_sqlite_file(settings.resolved_database_url)) is not None:
@@ -226,8 +226,8 @@ PasswordStdin = Annotated[bool, typer.Option(help="Read the password from standa
 
 
 def _change_agents(config: Path | None, name: str, password_stdin: bool, action: str) -> None:
-    from ticketing.agents import AgentError, add_agent, set_password
-    from ticketing.db import make_engine, migrate, session_factory, transaction
+    from fairdesk.ticketing.agents import AgentError, add_agent, set_password
+    from fairdesk.ticketing.db import make_engine, migrate, session_factory, transaction
 
     settings = _settings(config)
     if password_stdin:
@@ -272,8 +272,8 @@ def agent_passwd(
 @contextmanager
 def _agents_db(config: Path | None) -> Iterator[Session]:
     """A transaction on the configured database for an agent command; AgentError is printed and exits 1."""
-    from ticketing.agents import AgentError
-    from ticketing.db import make_engine, migrate, session_factory, transaction
+    from fairdesk.ticketing.agents import AgentError
+    from fairdesk.ticketing.db import make_engine, migrate, session_factory, transaction
 
     settings = _settings(config)
     with _startup():
@@ -295,7 +295,7 @@ NameArgument = Annotated[str, typer.Argument(help="The agent's login name.")]
 @agent_app.command("remove")
 def agent_remove(name: NameArgument, config: ConfigOption = None) -> None:
     """Delete an agent account and end its sessions (what it did stays on the tickets)."""
-    from ticketing.agents import remove_agent
+    from fairdesk.ticketing.agents import remove_agent
 
     with _agents_db(config) as session:
         remove_agent(session=session, name=name)
@@ -305,7 +305,7 @@ def agent_remove(name: NameArgument, config: ConfigOption = None) -> None:
 @agent_app.command("lock")
 def agent_lock(name: NameArgument, config: ConfigOption = None) -> None:
     """Lock an account: no login until `fairdesk agent unlock`, and every session ends now."""
-    from ticketing.agents import set_locked
+    from fairdesk.ticketing.agents import set_locked
 
     with _agents_db(config) as session:
         ended = set_locked(session=session, name=name, locked=True)
@@ -315,7 +315,7 @@ def agent_lock(name: NameArgument, config: ConfigOption = None) -> None:
 @agent_app.command("unlock")
 def agent_unlock(name: NameArgument, config: ConfigOption = None) -> None:
     """Let a locked agent log in again."""
-    from ticketing.agents import set_locked
+    from fairdesk.ticketing.agents import set_locked
 
     with _agents_db(config) as session:
         set_locked(session=session, name=name, locked=False)
@@ -329,9 +329,9 @@ def agent_sessions(
     revoke: Annotated[bool, typer.Option("--revoke", help="End every session of this agent.")] = False,
 ) -> None:
     """List an agent's sessions (started, last used, from where); --revoke ends them all."""
-    from ticketing.agents import AgentError
-    from ticketing.logins import revoke_sessions, sessions_of
-    from ticketing.models import Agent
+    from fairdesk.ticketing.agents import AgentError
+    from fairdesk.ticketing.logins import revoke_sessions, sessions_of
+    from fairdesk.ticketing.models import Agent
 
     with _agents_db(config) as session:
         if session.get(Agent, name) is None:
@@ -355,8 +355,8 @@ def agent_totp(
     off: Annotated[bool, typer.Option("--off", help="No longer require a code from this agent.")] = False,
 ) -> None:
     """Require a TOTP two-factor code from an agent: prints a new secret for their authenticator app, once."""
-    from ticketing.agents import drop_totp, require_totp
-    from ticketing.totp import provisioning_uri
+    from fairdesk.ticketing.agents import drop_totp, require_totp
+    from fairdesk.ticketing.totp import provisioning_uri
 
     with _agents_db(config) as session:
         if off:
@@ -372,7 +372,7 @@ def agent_totp(
 
 
 def _register_nlp_commands() -> None:
-    from nlp.commands import classify_cmd, eval_cmd, train_cmd
+    from fairdesk.nlp.commands import classify_cmd, eval_cmd, train_cmd
 
     app.command("classify", help="Classify posts (arguments, or one per line on stdin); prints JSON lines.")(
         classify_cmd

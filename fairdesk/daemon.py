@@ -13,20 +13,20 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 
-from config.settings import Settings
+from fairdesk.config.settings import Settings
+from fairdesk.helpdesk.base import Helpdesk
 from fairdesk.jobs import JobBoard, WakeableLoop
 from fairdesk.jobs.deletions import sweep_deleted
 from fairdesk.jobs.deliveries import FilingPolicy, deliver_due
 from fairdesk.jobs.poll import PollResult, poll_once
 from fairdesk.jobs.replies import ReplyPolicy, send_due_replies
 from fairdesk.jobs.sync import sync_statuses
+from fairdesk.listener.base import Adapter, ChecksDeletions
 from fairdesk.metrics import Metrics, MetricsServer
-from helpdesk.base import Helpdesk
-from listener.base import Adapter, ChecksDeletions
-from ticketing.db import SessionFactory, transaction
-from ticketing.leases import HEARTBEAT_SECONDS, release_all, renew
-from ticketing.models import utcnow
-from ticketing.priority import Verdict
+from fairdesk.ticketing.db import SessionFactory, transaction
+from fairdesk.ticketing.leases import HEARTBEAT_SECONDS, release_all, renew
+from fairdesk.ticketing.models import utcnow
+from fairdesk.ticketing.priority import Verdict
 
 logger = logging.getLogger(__name__)
 

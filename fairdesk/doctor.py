@@ -9,13 +9,13 @@ from pathlib import Path
 
 import httpx
 
-from config.settings import ConfigError, Settings, load_settings
-from helpdesk.base import Checkable, HelpdeskError
-from helpdesk.registry import KINDS
-from listener.base import AdapterError, ChecksCredentials
-from listener.registry import ADAPTERS
-from ticketing.db import DatabaseStartupError, make_engine, missing_sqlite_file, schema_state
-from ticketing.mail import MailError, check_smtp
+from fairdesk.config.settings import ConfigError, Settings, load_settings
+from fairdesk.helpdesk.base import Checkable, HelpdeskError
+from fairdesk.helpdesk.registry import KINDS
+from fairdesk.listener.base import AdapterError, ChecksCredentials
+from fairdesk.listener.registry import ADAPTERS
+from fairdesk.ticketing.db import DatabaseStartupError, make_engine, missing_sqlite_file, schema_state
+from fairdesk.ticketing.mail import MailError, check_smtp
 
 logger = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from ticketing.db import SessionFactory, transaction
-from ticketing.models import AccountState, HelpdeskDelivery, Outbox, Ticket
-from ticketing.priority import Verdict
+from fairdesk.ticketing.db import SessionFactory, transaction
+from fairdesk.ticketing.models import AccountState, HelpdeskDelivery, Outbox, Ticket
+from fairdesk.ticketing.priority import Verdict
 
 logger = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from config.settings import SampleAccount, Settings
 from fairdesk.app import Daemon, build
+from fairdesk.config.settings import SampleAccount, Settings
+from fairdesk.ticketing.db import make_engine, migrate
 from tests.support import FakeAdapter, fake_classify
-from ticketing.db import make_engine, migrate
 
 pytest_plugins = ["tests.fakes.fixtures", "tests.peers.bluesky", "tests.peers.rt", "tests.peers.webhook"]
 

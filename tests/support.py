@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from listener.base import AdapterError, Batch, FoundBy, Mention, MentionKind, PermanentError, Reply
+from fairdesk.listener.base import AdapterError, Batch, FoundBy, Mention, MentionKind, PermanentError, Reply
 
 COMPLAINT_WORDS = re.compile(
     r"\b(broken|still|never|worst|refund|down|dead|waiting|no show|cancel\w*|angry|charged|fix)\b", re.I

@@ -8,14 +8,14 @@ from pathlib import Path
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from config.settings import ReplySettings, Settings, XAccount
 from fairdesk.app import build
 from fairdesk.backfill import backfill
 from fairdesk.cli import app
+from fairdesk.config.settings import ReplySettings, Settings, XAccount
+from fairdesk.ticketing.db import transaction
+from fairdesk.ticketing.models import AccountState, LedgerEntry, Outbox, Ticket
 from tests.fakes.x_server import FakeXServer
 from tests.support import fake_classify
-from ticketing.db import transaction
-from ticketing.models import AccountState, LedgerEntry, Outbox, Ticket
 
 
 def test_backfill_records_what_x_still_holds_and_replies_only_to_young_posts(

@@ -53,8 +53,8 @@ def test_agent_add_and_tickets(tmp_path: Path) -> None:
     )
     assert missing.exit_code == 1 and "no agent 'nobody'" in missing.output
 
-    from ticketing.agents import authenticate
-    from ticketing.db import make_engine, session_factory, transaction
+    from fairdesk.ticketing.agents import authenticate
+    from fairdesk.ticketing.db import make_engine, session_factory, transaction
 
     engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'fairdesk.db'}")
     with transaction(session_factory(engine)) as session:

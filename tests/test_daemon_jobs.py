@@ -9,9 +9,9 @@ from sqlmodel import select
 
 from fairdesk.app import Daemon
 from fairdesk.jobs import JobBoard, WakeableLoop
+from fairdesk.ticketing.db import transaction
+from fairdesk.ticketing.models import LedgerEntry, Outbox
 from tests.support import FakeAdapter, mention
-from ticketing.db import transaction
-from ticketing.models import LedgerEntry, Outbox
 
 
 def _wait_for(check: Callable[[], bool], timeout: float = 10.0) -> bool:

@@ -203,7 +203,7 @@ def test_a_config_that_cannot_be_used_is_the_one_failing_line(tmp_path: Path) ->
 
 
 def test_the_sample_feed_and_a_migrated_database_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ticketing.db import make_engine, migrate
+    from fairdesk.ticketing.db import make_engine, migrate
 
     engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'fairdesk.db'}")
     migrate(engine)

@@ -14,13 +14,13 @@ import uvicorn
 from bs4 import BeautifulSoup
 from sqlmodel import select
 
-from config.settings import SampleAccount, Settings
 from fairdesk.app import Daemon, build
-from listener.sample import SampleAdapter
+from fairdesk.config.settings import SampleAccount, Settings
+from fairdesk.listener.sample import SampleAdapter
+from fairdesk.ticketing.agents import ensure_first_agent
+from fairdesk.ticketing.db import make_engine, transaction
+from fairdesk.ticketing.models import Channel, LedgerEntry, Outbox, ReplyState, Ticket
 from tests.support import fake_classify
-from ticketing.agents import ensure_first_agent
-from ticketing.db import make_engine, transaction
-from ticketing.models import Channel, LedgerEntry, Outbox, ReplyState, Ticket
 
 LINK = re.compile(r"/t/([A-Za-z0-9_-]{22,})")
 

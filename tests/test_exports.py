@@ -6,8 +6,10 @@ import importlib
 
 import pytest
 
+PACKAGES = ["config", "listener", "ticketing", "ticketing.web", "nlp", "helpdesk"]
 
-@pytest.mark.parametrize("package", ["config", "listener", "ticketing", "ticketing.web", "nlp"])
+
+@pytest.mark.parametrize("package", [f"fairdesk.{name}" for name in PACKAGES])
 def test_all_is_honest(package: str) -> None:
     module = importlib.import_module(package)
     exported = set(module.__all__)

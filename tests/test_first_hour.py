@@ -28,8 +28,8 @@ def test_tickets_in_a_folder_with_no_data_says_so_and_creates_nothing(
 
 
 def test_tickets_has_column_headings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from config.settings import Settings
     from fairdesk.app import build
+    from fairdesk.config.settings import Settings
     from tests.support import FakeAdapter, fake_classify, mention
 
     monkeypatch.chdir(tmp_path)

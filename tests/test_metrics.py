@@ -13,15 +13,15 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from config.helpdesks import WebhookHelpdesk as WebhookSettings
-from config.settings import Settings, WebSettings
 from fairdesk.app import Daemon, build
+from fairdesk.config.helpdesks import WebhookHelpdesk as WebhookSettings
+from fairdesk.config.settings import Settings, WebSettings
+from fairdesk.listener.base import RateLimited
 from fairdesk.metrics import DatabaseGauges
-from listener.base import RateLimited
+from fairdesk.ticketing.db import transaction
+from fairdesk.ticketing.models import AccountState
 from tests.peers.webhook import WebhookReceiver
 from tests.support import FakeAdapter, fake_classify, mention
-from ticketing.db import transaction
-from ticketing.models import AccountState
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

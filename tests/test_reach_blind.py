@@ -18,13 +18,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from listener.base import MENTION_FIELDS, Mention
-from listener.sample import BUNDLED_FEED, load_feed
+from fairdesk.listener.base import MENTION_FIELDS, Mention
+from fairdesk.listener.sample import BUNDLED_FEED, load_feed
+from fairdesk.ticketing.models import Ticket
 from tests.fakes.x_server import FakeXServer
 from tests.reach.harness import HELPDESKS, reach_difference
 from tests.reach.platforms import Scenario, bluesky_platform, reach, sample_platform, volunteer_reach, x_platform
 from tests.support import fake_classify
-from ticketing.models import Ticket
 
 REACH_WORDS = re.compile(
     r"follow|verif|metric|influen|impression|like|retweet|repost_count|listed|reach|bio|profile|raw"

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-import listener.sample
-from listener.base import Mention
-from listener.bluesky import BlueskyAdapter
-from listener.x import XAdapter
+from fairdesk.listener import sample as sample_adapter
+from fairdesk.listener.base import Mention
+from fairdesk.listener.bluesky import BlueskyAdapter
+from fairdesk.listener.x import XAdapter
 from tests.fakes.x_server import FakeXServer
 from tests.reach.harness import HELPDESKS, observe, reach_difference
 from tests.reach.platforms import Scenario, bluesky_platform, sample_platform, volunteer_reach, x_platform
@@ -46,7 +46,7 @@ def test_the_check_counts_no_ticket_for_a_post_that_is_no_complaint() -> None:
 
 
 def _leaky_sample_to_mention(field: str) -> Any:
-    real = listener.sample.to_mention
+    real = sample_adapter.to_mention
 
     def to_mention(payload: dict[str, Any], **kw: Any) -> Mention:
         mention = real(payload, **kw)
@@ -64,7 +64,7 @@ def _leaky_sample_to_mention(field: str) -> Any:
 def test_the_check_finds_reach_a_sample_adapter_lets_through(
     monkeypatch: pytest.MonkeyPatch, field: str, helpdesk: str
 ) -> None:
-    monkeypatch.setattr(listener.sample, "to_mention", _leaky_sample_to_mention(field))
+    monkeypatch.setattr(sample_adapter, "to_mention", _leaky_sample_to_mention(field))
     diff, tickets = reach_difference(sample_platform(SCENARIO, f"leak-{field}"), SMALL, LOUD, [helpdesk])
     assert tickets == 1
     assert diff

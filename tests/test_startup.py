@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, text
 
-from ticketing.db import DatabaseStartupError, connect, make_engine, migrate
+from fairdesk.ticketing.db import DatabaseStartupError, connect, make_engine, migrate
 
 CLOSED_PORT_URL = "postgresql+psycopg://postgres@127.0.0.1:1/fairdesk"
 REPO = Path(__file__).resolve().parents[1]
@@ -166,7 +166,7 @@ class _StartingServer:
 def test_a_database_that_comes_up_during_the_wait_is_used(pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
     server = _StartingServer(pg_url, refusals=8)
     now = [0.0]
-    caplog.set_level(logging.WARNING, logger="ticketing.db")
+    caplog.set_level(logging.WARNING, logger="fairdesk.ticketing.db")
     conn = connect(server, wait_seconds=30, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))  # type: ignore[arg-type]
     try:
         assert conn.execute(text("SELECT 1")).scalar() == 1

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ticketing.models import utcnow
+from fairdesk.ticketing.models import utcnow
 
 logger = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from listener.base import Adapter, AdapterError, ChecksDeletions
-from ticketing.db import SessionFactory, transaction
-from ticketing.models import EntryKind, LedgerEntry, Ticket, TicketEntry, saved_id, utcnow
+from fairdesk.listener.base import Adapter, AdapterError, ChecksDeletions
+from fairdesk.ticketing.db import SessionFactory, transaction
+from fairdesk.ticketing.models import EntryKind, LedgerEntry, Ticket, TicketEntry, saved_id, utcnow
 
 logger = logging.getLogger(__name__)
 

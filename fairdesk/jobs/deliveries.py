@@ -11,12 +11,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, exists, or_, update
 from sqlmodel import Session, col, select
 
+from fairdesk.helpdesk.base import Event, EventKind, Filing, Helpdesk, Refused, Unavailable
 from fairdesk.jobs.sync import HELPDESK_ACTOR
-from helpdesk.base import Event, EventKind, Filing, Helpdesk, Refused, Unavailable
-from ticketing.db import SessionFactory, transaction
-from ticketing.leases import LEASE, dead_holders
-from ticketing.models import DeliveryState, EntryKind, HelpdeskDelivery, Ticket, TicketEntry, saved_id, utcnow
-from ticketing.store import pseudonym
+from fairdesk.ticketing.db import SessionFactory, transaction
+from fairdesk.ticketing.leases import LEASE, dead_holders
+from fairdesk.ticketing.models import DeliveryState, EntryKind, HelpdeskDelivery, Ticket, TicketEntry, saved_id, utcnow
+from fairdesk.ticketing.store import pseudonym
 
 logger = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ from typing import Literal
 from sqlalchemy import or_, update
 from sqlmodel import Session, col
 
-from listener.base import Adapter, AdapterError, AuthFailed, Batch, Mention, RateLimited
-from ticketing.db import SessionFactory, transaction
-from ticketing.intake import record_mention
-from ticketing.leases import LEASE, is_dead
-from ticketing.models import AccountState, utcnow
-from ticketing.priority import Verdict
+from fairdesk.listener.base import Adapter, AdapterError, AuthFailed, Batch, Mention, RateLimited
+from fairdesk.ticketing.db import SessionFactory, transaction
+from fairdesk.ticketing.intake import record_mention
+from fairdesk.ticketing.leases import LEASE, is_dead
+from fairdesk.ticketing.models import AccountState, utcnow
+from fairdesk.ticketing.priority import Verdict
 
 logger = logging.getLogger(__name__)
 

@@ -11,12 +11,21 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 
-from listener.base import Adapter, AdapterError, FoundBy, Mention, MentionKind, PermanentError, RateLimited, Reply
-from listener.reply_text import render_reply
-from ticketing.db import SessionFactory, transaction
-from ticketing.leases import LEASE, dead_holders
-from ticketing.models import EntryKind, Outbox, ReplyState, Ticket, TicketEntry, saved_id, utcnow
-from ticketing.tokens import new_token
+from fairdesk.listener.base import (
+    Adapter,
+    AdapterError,
+    FoundBy,
+    Mention,
+    MentionKind,
+    PermanentError,
+    RateLimited,
+    Reply,
+)
+from fairdesk.listener.reply_text import render_reply
+from fairdesk.ticketing.db import SessionFactory, transaction
+from fairdesk.ticketing.leases import LEASE, dead_holders
+from fairdesk.ticketing.models import EntryKind, Outbox, ReplyState, Ticket, TicketEntry, saved_id, utcnow
+from fairdesk.ticketing.tokens import new_token
 
 logger = logging.getLogger(__name__)
 

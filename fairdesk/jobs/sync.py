@@ -7,10 +7,10 @@ from collections.abc import Mapping
 
 from sqlmodel import col, select
 
-from helpdesk.base import Helpdesk
-from ticketing.db import SessionFactory, transaction
-from ticketing.models import DeliveryState, HelpdeskDelivery, Status, Ticket, utcnow
-from ticketing.store import set_status
+from fairdesk.helpdesk.base import Helpdesk
+from fairdesk.ticketing.db import SessionFactory, transaction
+from fairdesk.ticketing.models import DeliveryState, HelpdeskDelivery, Status, Ticket, utcnow
+from fairdesk.ticketing.store import set_status
 
 logger = logging.getLogger(__name__)
 

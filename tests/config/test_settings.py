@@ -10,9 +10,9 @@ import pytest
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
-from config.example import example_toml
-from config.settings import ConfigError, Settings, load_settings, masked_dump
 from fairdesk.cli import app
+from fairdesk.config.example import example_toml
+from fairdesk.config.settings import ConfigError, Settings, load_settings, masked_dump
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -98,8 +98,8 @@ def _models(model: type[BaseModel]) -> list[type[BaseModel]]:
 
 
 def test_every_setting_has_help_text() -> None:
-    from config.helpdesks import HELPDESK_KINDS
-    from config.settings import BlueskyAccount, SampleAccount, XAccount
+    from fairdesk.config.helpdesks import HELPDESK_KINDS
+    from fairdesk.config.settings import BlueskyAccount, SampleAccount, XAccount
 
     for model in {*_models(Settings), SampleAccount, XAccount, BlueskyAccount, *HELPDESK_KINDS}:
         for name, info in model.model_fields.items():
@@ -115,8 +115,8 @@ def test_init_writes_an_example_that_loads_and_documents_every_key(tmp_path: Pat
     assert list(settings.sample) == ["demo"]
     tomllib.loads(target.read_text())
     text = target.read_text()
-    from config.helpdesks import HELPDESK_KINDS
-    from config.settings import BlueskyAccount, XAccount
+    from fairdesk.config.helpdesks import HELPDESK_KINDS
+    from fairdesk.config.settings import BlueskyAccount, XAccount
 
     for model in (*_models(Settings), XAccount, BlueskyAccount, *HELPDESK_KINDS):
         for name, info in model.model_fields.items():
@@ -127,7 +127,7 @@ def test_init_writes_an_example_that_loads_and_documents_every_key(tmp_path: Pat
 
 
 def test_every_setting_is_in_the_readme_reference() -> None:
-    from config.settings import BlueskyAccount, SampleAccount, XAccount
+    from fairdesk.config.settings import BlueskyAccount, SampleAccount, XAccount
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     sections = {"web": "web.", "reply": "reply.", "nlp": "nlp.", "mail": "mail."}
@@ -138,7 +138,7 @@ def test_every_setting_is_in_the_readme_reference() -> None:
                 assert f"`{sections[name]}{key}`" in readme, f"{name}.{key} is not in README's configuration table"
         elif name not in ("sample", "x", "bluesky", "helpdesk"):
             assert f"`{name}`" in readme, name
-    from config.helpdesks import HELPDESK_KINDS
+    from fairdesk.config.helpdesks import HELPDESK_KINDS
 
     kinds = tuple(("helpdesk", kind) for kind in HELPDESK_KINDS)
     for prefix, model in (("sample", SampleAccount), ("x", XAccount), ("bluesky", BlueskyAccount), *kinds):

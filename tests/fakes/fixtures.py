@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from config.settings import XAccount
-from listener.x import RetryPolicy, XAdapter
+from fairdesk.config.settings import XAccount
+from fairdesk.listener.x import RetryPolicy, XAdapter
 from tests.fakes.x_server import FakeXServer
 
 # Retries short enough that fault tests take milliseconds, not the production seconds. The timeout stays generous

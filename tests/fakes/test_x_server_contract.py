@@ -16,8 +16,8 @@ from jsonschema import Draft4Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-from listener.base import PermanentError, Reply
-from listener.x import XAdapter
+from fairdesk.listener.base import PermanentError, Reply
+from fairdesk.listener.x import XAdapter
 from tests.fakes import x_server as fake
 from tests.fakes.x_server import FakeXServer, Fault, RecordedRequest
 

@@ -19,8 +19,8 @@ from jsonschema import Draft4Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-from helpdesk.base import Event, EventKind, Filing
-from helpdesk.zendesk import ZendeskHelpdesk
+from fairdesk.helpdesk.base import Event, EventKind, Filing
+from fairdesk.helpdesk.zendesk import ZendeskHelpdesk
 from tests.fakes.zendesk_server import ENDPOINTS, FakeZendesk, Fault
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "helpdesks"

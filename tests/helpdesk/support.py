@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fairdesk.app import Daemon
-from helpdesk.base import Filing, Helpdesk
+from fairdesk.helpdesk.base import Filing, Helpdesk
 from tests.support import SimulatedCrash
 
 

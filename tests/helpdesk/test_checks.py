@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from aiosmtpd.controller import Controller
 
-from helpdesk.base import Refused, Unavailable
-from helpdesk.email import EmailHelpdesk
-from helpdesk.rt import RtHelpdesk
+from fairdesk.helpdesk.base import Refused, Unavailable
+from fairdesk.helpdesk.email import EmailHelpdesk
+from fairdesk.helpdesk.rt import RtHelpdesk
+from fairdesk.ticketing.mail import MailConfig
 from tests.peers.rt import RtPeer
 from tests.test_doctor import _free_port, _Sink
-from ticketing.mail import MailConfig
 
 
 def _email(port: int) -> EmailHelpdesk:

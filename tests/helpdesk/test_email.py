@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from config.helpdesks import EmailHelpdesk as EmailSettings
-from config.settings import MailSettings, SampleAccount, Settings
 from fairdesk.app import Daemon, build
+from fairdesk.config.helpdesks import EmailHelpdesk as EmailSettings
+from fairdesk.config.settings import MailSettings, SampleAccount, Settings
+from fairdesk.ticketing.db import make_engine, transaction
+from fairdesk.ticketing.models import DeliveryState, HelpdeskDelivery, Ticket
+from fairdesk.ticketing.store import add_customer_details
 from tests.peers.rt import RtPeer, RtSmtp
 from tests.support import fake_classify
-from ticketing.db import make_engine, transaction
-from ticketing.models import DeliveryState, HelpdeskDelivery, Ticket
-from ticketing.store import add_customer_details
 
 pytestmark = pytest.mark.rt
 

@@ -11,15 +11,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from config.helpdesks import RtHelpdesk as RtSettings
-from config.settings import SampleAccount, Settings
 from fairdesk.app import Daemon, build, load_default_classifier
+from fairdesk.config.helpdesks import RtHelpdesk as RtSettings
+from fairdesk.config.settings import SampleAccount, Settings
 from fairdesk.jobs.deliveries import deliver_due
+from fairdesk.ticketing.db import make_engine, transaction
+from fairdesk.ticketing.models import DeliveryState, HelpdeskDelivery, LedgerEntry, Ticket, utcnow
 from tests.helpdesk.support import KilledOnCreate, drain
 from tests.peers.rt import RtPeer
 from tests.support import SimulatedCrash, fake_classify
-from ticketing.db import make_engine, transaction
-from ticketing.models import DeliveryState, HelpdeskDelivery, LedgerEntry, Ticket, utcnow
 
 pytestmark = pytest.mark.rt
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from fairdesk.ticketing.db import make_engine, session_factory, transaction
+from fairdesk.ticketing.models import DeliveryState, HelpdeskDelivery, Ticket
 from tests.peers.rt import RtPeer
-from ticketing.db import make_engine, session_factory, transaction
-from ticketing.models import DeliveryState, HelpdeskDelivery, Ticket
 
 pytestmark = [pytest.mark.rt, pytest.mark.slow]
 

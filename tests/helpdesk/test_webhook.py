@@ -10,17 +10,17 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from config.helpdesks import WebhookHelpdesk as WebhookSettings
-from config.settings import Settings
 from fairdesk.app import Daemon, build
+from fairdesk.config.helpdesks import WebhookHelpdesk as WebhookSettings
+from fairdesk.config.settings import Settings
+from fairdesk.helpdesk.webhook import WebhookHelpdesk
 from fairdesk.jobs.deliveries import deliver_due
-from helpdesk.webhook import WebhookHelpdesk
+from fairdesk.ticketing.db import transaction
+from fairdesk.ticketing.models import DeliveryState, HelpdeskDelivery, Ticket, TicketEntry, utcnow
+from fairdesk.ticketing.store import add_customer_details, set_status
 from tests.helpdesk.support import KilledOnCreate
 from tests.peers.webhook import WebhookReceiver
 from tests.support import FakeAdapter, SimulatedCrash, fake_classify, mention
-from ticketing.db import transaction
-from ticketing.models import DeliveryState, HelpdeskDelivery, Ticket, TicketEntry, utcnow
-from ticketing.store import add_customer_details, set_status
 
 REACH_WORDS = ("follower", "verified", "metric", "influence", "reach", "impression", "like_count", "retweet")
 TICKET_KEYS = {
@@ -175,7 +175,7 @@ def test_a_refusal_shows_in_healthz_and_on_the_agents_ticket_view(
 ) -> None:
     from fastapi.testclient import TestClient
 
-    from ticketing.agents import add_agent
+    from fairdesk.ticketing.agents import add_agent
 
     fake_adapter.mentions = [mention("1", "my router is broken")]
     hooked.poll_all()

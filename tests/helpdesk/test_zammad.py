@@ -12,16 +12,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from config.helpdesks import ZammadHelpdesk as ZammadSettings
-from config.settings import SampleAccount, Settings
 from fairdesk.app import Daemon, build
+from fairdesk.config.helpdesks import ZammadHelpdesk as ZammadSettings
+from fairdesk.config.settings import SampleAccount, Settings
+from fairdesk.helpdesk.base import Filing
 from fairdesk.jobs.deliveries import deliver_due
-from helpdesk.base import Filing
+from fairdesk.ticketing.db import make_engine, transaction
+from fairdesk.ticketing.models import DeliveryState, HelpdeskDelivery, LedgerEntry, Ticket, utcnow
 from tests.fakes.zammad_server import FakeZammadServer, Fault
 from tests.helpdesk.support import KilledOnCreate, drain
 from tests.support import SimulatedCrash, fake_classify
-from ticketing.db import make_engine, transaction
-from ticketing.models import DeliveryState, HelpdeskDelivery, LedgerEntry, Ticket, utcnow
 
 LINK = re.compile(r"/t/([A-Za-z0-9_-]{22,})")
 REACH_WORDS = ("follower", "verified", "metric", "influence", "impression", "like_count", "retweet", "reach")
@@ -298,7 +298,7 @@ def test_a_permanent_refusal_keeps_zammads_reason(
 
 
 def test_zammad_settings_are_documented_in_readme_and_the_example() -> None:
-    from config.example import example_toml
+    from fairdesk.config.example import example_toml
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     example = example_toml()

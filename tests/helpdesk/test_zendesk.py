@@ -14,20 +14,20 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
-from config.helpdesks import ZendeskHelpdesk as ZendeskSettings
-from config.settings import SampleAccount, Settings
 from fairdesk.app import Daemon, build
+from fairdesk.config.helpdesks import ZendeskHelpdesk as ZendeskSettings
+from fairdesk.config.settings import SampleAccount, Settings
+from fairdesk.helpdesk.base import Filing
+from fairdesk.helpdesk.registry import build_helpdesks
+from fairdesk.helpdesk.zendesk import ZendeskHelpdesk
 from fairdesk.jobs.deliveries import deliver_due
-from helpdesk.base import Filing
-from helpdesk.registry import build_helpdesks
-from helpdesk.zendesk import ZendeskHelpdesk
+from fairdesk.ticketing.db import make_engine, transaction
+from fairdesk.ticketing.intake import subject_for
+from fairdesk.ticketing.models import DeliveryState, HelpdeskDelivery, LedgerEntry, Ticket, TicketEntry, utcnow
+from fairdesk.ticketing.store import add_customer_details
 from tests.fakes.zendesk_server import FakeZendesk, Fault
 from tests.helpdesk.support import KilledOnCreate, drain
 from tests.support import FakeAdapter, SimulatedCrash, fake_classify, mention
-from ticketing.db import make_engine, transaction
-from ticketing.intake import subject_for
-from ticketing.models import DeliveryState, HelpdeskDelivery, LedgerEntry, Ticket, TicketEntry, utcnow
-from ticketing.store import add_customer_details
 
 FEED = Path(__file__).resolve().parents[2] / "listener" / "data" / "sample_feed.jsonl"
 LINK = re.compile(r"/t/([A-Za-z0-9_-]{22,})")
@@ -415,7 +415,7 @@ def test_the_first_comment_is_public_when_configured(tmp_path: Path, zendesk: Fa
 
 
 def test_settings_address_registry_and_docs(tmp_path: Path, zendesk: FakeZendesk) -> None:
-    from config.example import example_toml
+    from fairdesk.config.example import example_toml
 
     ok = {"kind": "zendesk", "email": "bot@acme.example", "api_token": "a-real-looking-token"}
     assert ZendeskSettings(**ok, subdomain="acme").base_url == "https://acme.zendesk.com"  # type: ignore[arg-type]

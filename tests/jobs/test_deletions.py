@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 
 from sqlmodel import select
 
-from config.settings import SampleAccount
 from fairdesk.app import Daemon
-from listener.base import MentionKind
+from fairdesk.config.settings import SampleAccount
+from fairdesk.listener.base import MentionKind
+from fairdesk.ticketing.db import transaction
+from fairdesk.ticketing.models import LedgerEntry, Ticket, TicketEntry
 from tests.support import FakeAdapter, mention
-from ticketing.db import transaction
-from ticketing.models import LedgerEntry, Ticket, TicketEntry
 
 
 @dataclass

@@ -14,10 +14,10 @@ from sqlmodel import select
 from fairdesk.app import Daemon
 from fairdesk.jobs.poll import poll_once
 from fairdesk.jobs.replies import send_due_replies
+from fairdesk.ticketing.db import transaction
+from fairdesk.ticketing.leases import LEASE, daemon_id, is_dead, renew
+from fairdesk.ticketing.models import AccountState, Outbox, ReplyState, utcnow
 from tests.support import FakeAdapter, SimulatedCrash, fake_classify, mention
-from ticketing.db import transaction
-from ticketing.leases import LEASE, daemon_id, is_dead, renew
-from ticketing.models import AccountState, Outbox, ReplyState, utcnow
 
 POLL_SECONDS = 2.0  # the sample feed's default interval: the tightest bound a restart must meet
 RESTART_BOUND = timedelta(seconds=3 * POLL_SECONDS + 10)

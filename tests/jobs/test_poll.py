@@ -9,10 +9,10 @@ from sqlmodel import select
 
 from fairdesk.app import Daemon
 from fairdesk.jobs.poll import poll_once
-from listener.base import FoundBy, MentionKind, RateLimited, TransientError
+from fairdesk.listener.base import FoundBy, MentionKind, RateLimited, TransientError
+from fairdesk.ticketing.db import transaction
+from fairdesk.ticketing.models import AccountState, LedgerEntry, Outbox, ReplyState, Ticket, TicketEntry
 from tests.support import FakeAdapter, fake_classify, mention
-from ticketing.db import transaction
-from ticketing.models import AccountState, LedgerEntry, Outbox, ReplyState, Ticket, TicketEntry
 
 
 def _rows(daemon: Daemon, model: type) -> list:

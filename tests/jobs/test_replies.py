@@ -10,12 +10,12 @@ from sqlmodel import select
 
 from fairdesk.app import Daemon
 from fairdesk.jobs.replies import send_due_replies
-from listener.base import PermanentError, RateLimited, TransientError
+from fairdesk.listener.base import PermanentError, RateLimited, TransientError
+from fairdesk.ticketing.db import transaction
+from fairdesk.ticketing.leases import LEASE
+from fairdesk.ticketing.models import Outbox, ReplyState, Ticket, utcnow
+from fairdesk.ticketing.tokens import hash_token
 from tests.support import FakeAdapter, SimulatedCrash, mention
-from ticketing.db import transaction
-from ticketing.leases import LEASE
-from ticketing.models import Outbox, ReplyState, Ticket, utcnow
-from ticketing.tokens import hash_token
 
 LINK = re.compile(r"http://127\.0\.0\.1:8000/t/([A-Za-z0-9_-]+)")
 

@@ -18,12 +18,19 @@ import pytest
 from pydantic import SecretStr
 from tenacity import wait_none
 
-from config.settings import DEFAULT_TEMPLATE, BlueskyAccount, Settings
-from listener.base import AuthFailed, Mention, MentionKind, PermanentError, RateLimited, Reply, TransientError
-from listener.bluesky import BlueskyAdapter, link_facets, make_bluesky_adapter
-from listener.bluesky_cursor import LOOKBACK, FetchCursor
-from listener.bluesky_records import MAX_GRAPHEMES, check_template, check_text, grapheme_len, link_spans, reply_rkey
-from listener.bluesky_session import FileSessionStore, MemorySessionStore
+from fairdesk.config.settings import DEFAULT_TEMPLATE, BlueskyAccount, Settings
+from fairdesk.listener.base import AuthFailed, Mention, MentionKind, PermanentError, RateLimited, Reply, TransientError
+from fairdesk.listener.bluesky import BlueskyAdapter, link_facets, make_bluesky_adapter
+from fairdesk.listener.bluesky_cursor import LOOKBACK, FetchCursor
+from fairdesk.listener.bluesky_records import (
+    MAX_GRAPHEMES,
+    check_template,
+    check_text,
+    grapheme_len,
+    link_spans,
+    reply_rkey,
+)
+from fairdesk.listener.bluesky_session import FileSessionStore, MemorySessionStore
 
 BRAND_DID = "did:plc:brandbrandbrandbrandbran"
 CUSTOMER_DID = "did:plc:customercustomercustomer"

@@ -13,12 +13,12 @@ import pytest
 from pydantic import SecretStr
 from sqlmodel import select
 
-from config.settings import BlueskyAccount, Settings
 from fairdesk.app import Daemon, build
+from fairdesk.config.settings import BlueskyAccount, Settings
+from fairdesk.ticketing.db import transaction
+from fairdesk.ticketing.models import LedgerEntry, Outbox, ReplyState, Ticket, utcnow
 from tests.peers.bluesky import Account, BlueskyAccounts, BlueskyPeer
 from tests.support import fake_classify
-from ticketing.db import transaction
-from ticketing.models import LedgerEntry, Outbox, ReplyState, Ticket, utcnow
 
 pytestmark = pytest.mark.bluesky
 

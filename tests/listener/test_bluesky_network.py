@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from config.settings import BlueskyAccount
-from listener.base import MENTION_FIELDS, Batch, MentionKind, PermanentError, Reply
-from listener.bluesky import BlueskyAdapter
-from listener.bluesky_session import FileSessionStore, MemorySessionStore, SessionStore
+from fairdesk.config.settings import BlueskyAccount
+from fairdesk.listener.base import MENTION_FIELDS, Batch, MentionKind, PermanentError, Reply
+from fairdesk.listener.bluesky import BlueskyAdapter
+from fairdesk.listener.bluesky_session import FileSessionStore, MemorySessionStore, SessionStore
 from tests.peers.bluesky import Account, BlueskyAccounts, BlueskyPeer, CountingTransport
 
 pytestmark = pytest.mark.bluesky

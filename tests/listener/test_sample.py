@@ -6,8 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from config.settings import SampleAccount
-from listener.sample import BUNDLED_FEED, SampleAdapter, load_feed
+from fairdesk.config.settings import SampleAccount
+from fairdesk.listener.sample import BUNDLED_FEED, SampleAdapter, load_feed
 
 PUBLIC_URL = "http://127.0.0.1:8000"
 STARTED = datetime(2031, 5, 17, 8, 0, tzinfo=UTC)  # far from the feed's own dates (2026-11-01)

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from config.settings import Settings, XAccount
-from listener.base import MENTION_FIELDS, Adapter, FoundBy, Mention, MentionKind
-from listener.x import PLATFORM, TWEET_FIELDS, XAdapter, make_x_adapter
+from fairdesk.config.settings import Settings, XAccount
+from fairdesk.listener.base import MENTION_FIELDS, Adapter, FoundBy, Mention, MentionKind
+from fairdesk.listener.x import PLATFORM, TWEET_FIELDS, XAdapter, make_x_adapter
 from tests.fakes.x_server import FakeXServer
 
 # What could tell a poster's reach: never asked for (user fields), never asked for (post metrics).
@@ -224,7 +224,7 @@ def test_the_fake_reads_grouping_and_handle_exclusion_as_x_does(x_server: FakeXS
 
 
 def test_a_search_query_too_long_for_x_with_the_exclusion_is_refused_at_start(x_account: XAccount) -> None:
-    from config.settings import ConfigError
+    from fairdesk.config.settings import ConfigError
 
     room = 512 - len(f"() -@{x_account.handle}")
     XAdapter("brand", x_account.model_copy(update={"search_query": "a" * room})).close()
@@ -249,7 +249,7 @@ def test_search_cursor_older_than_seven_days_restarts_and_reports_a_gap(
     stale = x_server.post("old", "acme long ago", created_at=datetime.now(UTC) - timedelta(days=9))
     fresh = x_server.post("new", "acme today")
 
-    with caplog.at_level(logging.WARNING, logger="listener.x"):
+    with caplog.at_level(logging.WARNING, logger="fairdesk.listener.x"):
         batch = adapter.fetch(json.dumps({"mentions": None, "search": stale}))
 
     assert batch.gap is True and [m.post_id for m in batch.mentions] == [fresh]
@@ -263,7 +263,7 @@ def test_more_new_mentions_than_x_keeps_is_a_gap(
     cursor = x_server.post("early", "@acme_support hello", created_at=datetime.now(UTC) - timedelta(hours=3))
     ids = _post_many(x_server, 850)
 
-    with caplog.at_level(logging.WARNING, logger="listener.x"):
+    with caplog.at_level(logging.WARNING, logger="fairdesk.listener.x"):
         batch = x_adapter.fetch(cursor)
 
     assert batch.gap is True
@@ -367,7 +367,7 @@ def test_requests_reach_the_configured_host_with_x_host_header(x_server: FakeXSe
 
 
 def test_an_unknown_brand_user_id_is_a_permanent_error(x_adapter_with: MakeAdapter) -> None:
-    from listener.base import PermanentError
+    from fairdesk.listener.base import PermanentError
 
     adapter = x_adapter_with(user_id="42")
     with pytest.raises(PermanentError, match="user_id"):
@@ -408,7 +408,7 @@ def test_factory_matches_the_registry_signature(x_account: XAccount, tmp_path) -
     ],
 )
 def test_unusable_credentials_are_a_config_error(x_account: XAccount, update: dict, message: str) -> None:
-    from config.settings import ConfigError
+    from fairdesk.config.settings import ConfigError
 
     with pytest.raises(ConfigError, match=message):
         XAdapter("brand", x_account.model_copy(update=update))

@@ -11,14 +11,14 @@ from pathlib import Path
 import httpx
 from sqlmodel import select
 
-from config.settings import Settings, XAccount
 from fairdesk.app import Daemon, build
-from listener.x import XAdapter
+from fairdesk.config.settings import Settings, XAccount
+from fairdesk.listener.x import XAdapter
+from fairdesk.ticketing.db import transaction
+from fairdesk.ticketing.models import AccountState, LedgerEntry, Outbox, ReplyState, Ticket, TicketEntry, utcnow
+from fairdesk.ticketing.tokens import hash_token
 from tests.fakes.x_server import FakeXServer
 from tests.support import fake_classify
-from ticketing.db import transaction
-from ticketing.models import AccountState, LedgerEntry, Outbox, ReplyState, Ticket, TicketEntry, utcnow
-from ticketing.tokens import hash_token
 
 PUBLIC_URL = "https://help.acme.example.com"
 

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import SecretStr
 
-from listener.base import AuthFailed, FoundBy, Mention, RateLimited, TransientError
-from listener.x import XAdapter
+from fairdesk.listener.base import AuthFailed, FoundBy, Mention, RateLimited, TransientError
+from fairdesk.listener.x import XAdapter
 from tests.fakes.x_server import FakeXServer, Fault
 
 MakeAdapter = Callable[..., XAdapter]  # the x_adapter_with fixture
@@ -139,7 +139,7 @@ def test_a_broken_search_query_is_logged_once_and_never_holds_up_mentions(
     adapter = x_adapter_with(search_query="acme foo:bar")
     post = x_server.post("dana_k", "@acme_support hi")
 
-    with caplog.at_level(logging.INFO, logger="listener.x"):
+    with caplog.at_level(logging.INFO, logger="fairdesk.listener.x"):
         first = adapter.fetch(None)
         second = adapter.fetch(first.cursor)
 
@@ -182,7 +182,7 @@ def test_a_rate_limited_mentions_timeline_does_not_stop_search(
     mention = x_server.post("dana_k", "@acme_support my order never arrived")
     hit = x_server.post("sam_p", "acme billing is broken")
 
-    with caplog.at_level(logging.INFO, logger="listener.x"):
+    with caplog.at_level(logging.INFO, logger="fairdesk.listener.x"):
         limited = adapter.fetch(cursor)
         later = x_server.post("kim", "acme support line is down")
         during = adapter.fetch(limited.cursor)  # the mentions window is still shut: only search is asked

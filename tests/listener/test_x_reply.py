@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 import pytest
 
-from config.settings import DEFAULT_TEMPLATE
-from listener.base import FoundBy, Mention, MentionKind, PermanentError, RateLimited, Reply, TransientError
-from listener.x import XAdapter, check_template, weighted_length
+from fairdesk.config.settings import DEFAULT_TEMPLATE
+from fairdesk.listener.base import FoundBy, Mention, MentionKind, PermanentError, RateLimited, Reply, TransientError
+from fairdesk.listener.x import XAdapter, check_template, weighted_length
+from fairdesk.ticketing.tokens import MAX_TOKEN_LENGTH as LONGEST_TOKEN
 from tests.fakes.x_server import FakeXServer, Fault
-from ticketing.tokens import MAX_TOKEN_LENGTH as LONGEST_TOKEN
 
 TEXT = "Thanks for telling us. Ticket FD-000042: https://help.acme.example.com/t/AbCdEf0123456789"
 

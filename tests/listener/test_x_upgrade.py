@@ -7,15 +7,15 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from config.settings import Settings, XAccount
 from fairdesk.app import Daemon, build
-from listener.base import FoundBy, Mention
-from listener.x import XAdapter
+from fairdesk.config.settings import Settings, XAccount
+from fairdesk.listener.base import FoundBy, Mention
+from fairdesk.listener.x import XAdapter
+from fairdesk.ticketing.db import transaction
+from fairdesk.ticketing.intake import record_mention
+from fairdesk.ticketing.models import LedgerEntry, OptOut, Outbox, ReplyState, Ticket
 from tests.fakes.x_server import FakeXServer
 from tests.support import FakeAdapter, fake_classify, mention
-from ticketing.db import transaction
-from ticketing.intake import record_mention
-from ticketing.models import LedgerEntry, OptOut, Outbox, ReplyState, Ticket
 
 
 def _rows(daemon: Daemon, model: type) -> list:

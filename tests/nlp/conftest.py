@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nlp import Classifier, load_classifier
-from nlp.train import Row, build_pipeline
+from fairdesk.nlp import Classifier, load_classifier
+from fairdesk.nlp.train import Row, build_pipeline
 
 TINY_ROWS = [
     Row("@shop my order never arrived and nobody answers", 1),

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-import nlp
-from nlp import Classification, Classifier
+from fairdesk import nlp
+from fairdesk.nlp import Classification, Classifier
 
 HOSTILE = {
     "huge": ("my order never arrived. " * 5_000, None),  # ~120 KB

@@ -9,8 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from nlp.classify import MODEL_DIR
-from nlp.commands import classify_cmd, eval_cmd
+from fairdesk.nlp.classify import MODEL_DIR
+from fairdesk.nlp.commands import classify_cmd, eval_cmd
 from tests.nlp.conftest import TINY_ROWS
 
 

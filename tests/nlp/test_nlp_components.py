@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import spacy
 
-from nlp import Classifier
-from nlp.components import FACTORY
-from nlp.train import Row, build_pipeline
+from fairdesk.nlp import Classifier
+from fairdesk.nlp.components import FACTORY
+from fairdesk.nlp.train import Row, build_pipeline
 
 COMPANY = [
     Row("@shop my order never arrived and nobody answers", 1, 3, "retail", "anger", "negative"),

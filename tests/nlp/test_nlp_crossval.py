@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from nlp.crossval import folds, report_at
-from nlp.train import Row
+from fairdesk.nlp.crossval import folds, report_at
+from fairdesk.nlp.train import Row
 
 
 def _rows() -> list[Row]:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from nlp import Classification
-from nlp.evaluate import evaluate, format_report, macro_f1_multi, score
+from fairdesk.nlp import Classification
+from fairdesk.nlp.evaluate import evaluate, format_report, macro_f1_multi, score
 
 
 class KeywordClassifier:

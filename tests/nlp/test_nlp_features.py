@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from nlp import embed
-from nlp.features import HandFeatures, LexiconSentiment, TfIdf, char_terms, tfidf_rows, word_terms
+from fairdesk.nlp import embed
+from fairdesk.nlp.features import HandFeatures, LexiconSentiment, TfIdf, char_terms, tfidf_rows, word_terms
 
 
 def test_word_terms() -> None:

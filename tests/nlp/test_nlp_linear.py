@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nlp.linear import Rows, fit, shared_sparse_parts
+from fairdesk.nlp.linear import Rows, fit, shared_sparse_parts
 
 
 def _rows() -> Rows:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nlp.severity import CUES, N_SEV_CUES, severity_cues
+from fairdesk.nlp.severity import CUES, N_SEV_CUES, severity_cues
 
 ACCUSATION, BLAME, DISAPPROVAL, REQUEST = range(len(CUES))
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nlp.lang import looks_non_english
-from nlp.text import EMPTY_TOKEN, MAX_MODEL_CHARS, URL_TOKEN, clean, prepare, triage_reason
+from fairdesk.nlp.lang import looks_non_english
+from fairdesk.nlp.text import EMPTY_TOKEN, MAX_MODEL_CHARS, URL_TOKEN, clean, prepare, triage_reason
 
 ZALGO = "H\u0338\u0321\u032a\u032f\u0368\u034a\u033d\u0305\u033e\u030eE\u0327\u032c\u0329\u033e\u035b L\u0336\u0327P"
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from nlp import Classifier, load_classifier
-from nlp.train import read_rows, train
+from fairdesk.nlp import Classifier, load_classifier
+from fairdesk.nlp.train import read_rows, train
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "complaints" / "train.csv"
 PROBES = ["my order never arrived", "thank you, lovely staff", "still waiting for a refund", "nice weather today"]

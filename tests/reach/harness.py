@@ -23,19 +23,19 @@ import httpx
 from sqlmodel import Session, col, select
 from standardwebhooks import Webhook
 
+from fairdesk.helpdesk.base import Helpdesk
+from fairdesk.helpdesk.rt import RtHelpdesk
+from fairdesk.helpdesk.webhook import WebhookHelpdesk
+from fairdesk.helpdesk.zammad import ZammadHelpdesk
+from fairdesk.helpdesk.zendesk import ZendeskHelpdesk
 from fairdesk.jobs.deliveries import FilingPolicy, deliver_due
 from fairdesk.jobs.poll import poll_once
 from fairdesk.jobs.replies import ReplyPolicy, send_due_replies
-from helpdesk.base import Helpdesk
-from helpdesk.rt import RtHelpdesk
-from helpdesk.webhook import WebhookHelpdesk
-from helpdesk.zammad import ZammadHelpdesk
-from helpdesk.zendesk import ZendeskHelpdesk
-from listener.base import Adapter
+from fairdesk.listener.base import Adapter
+from fairdesk.ticketing.db import make_engine, migrate
+from fairdesk.ticketing.deliveries import bind_helpdesks
+from fairdesk.ticketing.models import HelpdeskDelivery, LedgerEntry, Outbox, Ticket, TicketEntry
 from tests.support import fake_classify
-from ticketing.db import make_engine, migrate
-from ticketing.deliveries import bind_helpdesks
-from ticketing.models import HelpdeskDelivery, LedgerEntry, Outbox, Ticket, TicketEntry
 
 PUBLIC_URL = "http://127.0.0.1:8000"
 TEMPLATE = "We opened {ref}: {link}"

@@ -19,10 +19,10 @@ from typing import Any
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from config.settings import BlueskyAccount, SampleAccount, XAccount
-from listener.bluesky import BlueskyAdapter
-from listener.sample import SampleAdapter
-from listener.x import XAdapter
+from fairdesk.config.settings import BlueskyAccount, SampleAccount, XAccount
+from fairdesk.listener.bluesky import BlueskyAdapter
+from fairdesk.listener.sample import SampleAdapter
+from fairdesk.listener.x import XAdapter
 from tests.fakes.fixtures import FAST_RETRY, FAST_TIMEOUT
 from tests.fakes.x_server import FakeXServer
 from tests.listener.test_bluesky import CUSTOMER_DID, PDS, FakePds

@@ -12,8 +12,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, event, inspect, text
 from sqlmodel import SQLModel
 
-from config.settings import Settings
-from ticketing.db import alembic_config, make_engine, migrate
+from fairdesk.config.settings import Settings
+from fairdesk.ticketing.db import alembic_config, make_engine, migrate
 
 DAEMONS = 4
 
@@ -40,9 +40,9 @@ def test_one_ticket_per_post_is_a_database_constraint(engine: Engine) -> None:
 def _start_daemon(url: str, data_dir: str, barrier: Any, results: Any) -> None:
     """One daemon's start-up, in its own process: build (migrations, signing key) and the first agent."""
     from fairdesk.app import build
+    from fairdesk.ticketing.agents import ensure_first_agent
+    from fairdesk.ticketing.db import transaction
     from tests.support import fake_classify
-    from ticketing.agents import ensure_first_agent
-    from ticketing.db import transaction
 
     settings = Settings(data_dir=Path(data_dir), database_url=url)
     try:

@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
+from fairdesk.ticketing.agents import add_agent
+from fairdesk.ticketing.db import session_factory, transaction
+from fairdesk.ticketing.intake import record_mention
+from fairdesk.ticketing.models import Channel, Ticket
+from fairdesk.ticketing.store import add_customer_details, first_response_times, open_web_ticket, set_status
 from tests.support import fake_classify, mention
-from ticketing.agents import add_agent
-from ticketing.db import session_factory, transaction
-from ticketing.intake import record_mention
-from ticketing.models import Channel, Ticket
-from ticketing.store import add_customer_details, first_response_times, open_web_ticket, set_status
 
 
 def _times(engine: Engine) -> dict[str, tuple[int, int, float | None]]:

@@ -23,13 +23,13 @@ from bs4 import BeautifulSoup
 from fastapi import FastAPI
 from sqlmodel import select
 
-from config.settings import MailSettings, Settings
 from fairdesk.app import Daemon, build
+from fairdesk.config.settings import MailSettings, Settings
+from fairdesk.ticketing.agents import add_agent
+from fairdesk.ticketing.db import make_engine, transaction
+from fairdesk.ticketing.models import Ticket
+from fairdesk.ticketing.web.app import server_config
 from tests.support import FakeAdapter, fake_classify, mention
-from ticketing.agents import add_agent
-from ticketing.db import make_engine, transaction
-from ticketing.models import Ticket
-from ticketing.web.app import server_config
 
 LINK = re.compile(r"/t/([A-Za-z0-9_-]{22,})")
 AGENT, PASSWORD = "alex", "correct horse battery"

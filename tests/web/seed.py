@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from ticketing.db import SessionFactory, transaction
-from ticketing.models import MailOutbox, MailState, Ticket, TicketEntry
+from fairdesk.ticketing.db import SessionFactory, transaction
+from fairdesk.ticketing.models import MailOutbox, MailState, Ticket, TicketEntry
 
 SUBJECTS = {
     "social": [

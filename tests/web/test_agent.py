@@ -11,12 +11,12 @@ from bs4 import BeautifulSoup
 from pydantic import ValidationError
 from sqlmodel import select
 
-from config.settings import MailSettings
+from fairdesk.config.settings import MailSettings
+from fairdesk.ticketing.db import transaction
+from fairdesk.ticketing.models import HandleReveal, MailOutbox, Ticket, TicketEntry
+from fairdesk.ticketing.store import pseudonym
+from fairdesk.ticketing.web.limits import Limit, RateLimits
 from tests.web.conftest import AGENT, OTHER_AGENT, OTHER_PASSWORD, Site, WebServer, csrf_of, free_port, make_site
-from ticketing.db import transaction
-from ticketing.models import HandleReveal, MailOutbox, Ticket, TicketEntry
-from ticketing.store import pseudonym
-from ticketing.web.limits import Limit, RateLimits
 
 
 def _soup(response: httpx.Response) -> BeautifulSoup:

@@ -12,11 +12,11 @@ import pytest
 from bs4 import BeautifulSoup
 from sqlmodel import func, select
 
+from fairdesk.ticketing.agents import set_password
+from fairdesk.ticketing.db import transaction
+from fairdesk.ticketing.models import RateCounter, Ticket, TicketEntry
+from fairdesk.ticketing.web.limits import Limit, RateLimits
 from tests.web.conftest import AGENT, OTHER_AGENT, OTHER_PASSWORD, PASSWORD, Site, csrf_of
-from ticketing.agents import set_password
-from ticketing.db import transaction
-from ticketing.models import RateCounter, Ticket, TicketEntry
-from ticketing.web.limits import Limit, RateLimits
 
 ATTACKER, CUSTOMER, AGENT_DESK = "203.0.113.9", "198.51.100.7", "192.0.2.44"  # documentation addresses (RFC 5737)
 
@@ -219,9 +219,9 @@ class SlowHasher:
 
 
 def test_the_password_hash_runs_outside_any_database_write(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ticketing.agents
+    from fairdesk.ticketing import agents
 
-    monkeypatch.setattr(ticketing.agents, "_hasher", SlowHasher(ticketing.agents._hasher, 3.0))
+    monkeypatch.setattr(agents, "_hasher", SlowHasher(agents._hasher, 3.0))
 
     def log_in() -> httpx.Response:
         with site.client() as client:

@@ -6,9 +6,9 @@ import httpx
 from bs4 import BeautifulSoup
 
 from fairdesk.jobs.deliveries import FilingPolicy, filing_for
+from fairdesk.ticketing.store import pseudonym
 from tests.support import mention
 from tests.web.conftest import Site, csrf_of
-from ticketing.store import pseudonym
 
 HANDLE = "famous_person"  # the author of post "1" on the site fixture
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from bs4 import BeautifulSoup
 
+from fairdesk.ticketing.db import transaction
+from fairdesk.ticketing.models import MailOutbox, MailState, Ticket, TicketEntry
+from fairdesk.ticketing.store import first_response_times
 from tests.web.conftest import AGENT, Site
-from ticketing.db import transaction
-from ticketing.models import MailOutbox, MailState, Ticket, TicketEntry
-from ticketing.store import first_response_times
 
 
 def _ticket(session, channel: str, opened: datetime) -> Ticket:  # type: ignore[no-untyped-def]

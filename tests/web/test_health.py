@@ -8,10 +8,10 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from fairdesk.app import Daemon
+from fairdesk.ticketing.db import make_engine, session_factory, transaction
+from fairdesk.ticketing.models import AccountState, Outbox, utcnow
+from fairdesk.ticketing.web import WebContext, create_app
 from tests.support import FakeAdapter, fake_classify, mention
-from ticketing.db import make_engine, session_factory, transaction
-from ticketing.models import AccountState, Outbox, utcnow
-from ticketing.web import WebContext, create_app
 
 
 def _health(daemon: Daemon) -> tuple[int, dict]:

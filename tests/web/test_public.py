@@ -8,12 +8,12 @@ from bs4 import BeautifulSoup
 from sqlmodel import select
 
 from fairdesk.app import build
+from fairdesk.ticketing.db import make_engine, transaction
+from fairdesk.ticketing.models import RateCounter, TicketEntry
+from fairdesk.ticketing.store import count_hit, purge_counters
+from fairdesk.ticketing.web.limits import Limit, RateLimits
 from tests.support import fake_classify
 from tests.web.conftest import Site, WebServer, csrf_of, free_port
-from ticketing.db import make_engine, transaction
-from ticketing.models import RateCounter, TicketEntry
-from ticketing.store import count_hit, purge_counters
-from ticketing.web.limits import Limit, RateLimits
 
 DETAIL = "order 77 arrived smashed, box crushed"
 

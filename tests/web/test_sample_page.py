@@ -8,8 +8,8 @@ from pathlib import Path
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
-from config.settings import ReplySettings, SampleAccount, Settings
 from fairdesk.app import build
+from fairdesk.config.settings import ReplySettings, SampleAccount, Settings
 from tests.support import fake_classify
 
 HOSTILE = '<b>bold</b> <script>alert(1)</script> <a href="https://evil.example">win</a> "{ref}" & co: {link} <i>x'

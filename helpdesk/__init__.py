@@ -1,5 +1,0 @@
-"""Filing fairdesk tickets into the helpdesk a team already uses: one module per kind, one small interface."""
-
-from helpdesk.base import Event, EventKind, Filing, Helpdesk, HelpdeskError, Refused, Unavailable
-
-__all__ = ["Event", "EventKind", "Filing", "Helpdesk", "HelpdeskError", "Refused", "Unavailable"]

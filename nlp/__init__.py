@@ -1,5 +1,0 @@
-"""Complaint classification with spaCy: the only package that imports spacy."""
-
-from nlp.classify import Classification, Classifier, load_classifier, load_pipeline
-
-__all__ = ["Classification", "Classifier", "load_classifier", "load_pipeline"]

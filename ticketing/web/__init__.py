@@ -1,6 +1,0 @@
-"""fairdesk's web pages: the customer's link page, web intake, the agents' queue and /healthz."""
-
-from ticketing.web.app import create_app
-from ticketing.web.pages import TicketNotFound, WebContext
-
-__all__ = ["TicketNotFound", "WebContext", "create_app"]
