@@ -100,10 +100,36 @@ class Ticket(TicketBase, table=True):
     # The service's own clock, the same for every channel (a social ticket's created_at is the post's time):
     filed_at: datetime = Field(default_factory=utcnow, index=True, description="When fairdesk filed the ticket")
     first_response_at: datetime | None = Field(default=None, description="An agent's first status change")
+    # Near-duplicate complaints about one problem are linked to one Incident (ticketing/incidents.py); why it joined,
+    # in words an agent can check ("joined incident #3: 0.82 similar to ticket #41, same category ...").
+    incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
+    incident_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
     @property
     def ref(self) -> str:
         return f"FD-{self.id:06d}"
+
+
+class Incident(SQLModel, table=True):
+    """One problem many people reported: each reporter keeps their own ticket (``Ticket.incident_id``); an agent
+    works the incident once and its status reaches every linked ticket. Weight is distinct reporters, never reach."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    status: str = Field(default=Status.NEW, index=True, max_length=16)
+    category: str | None = Field(default=None, index=True, max_length=24)
+    subject: str = Field(max_length=200)
+    # The founding ticket's text: what later complaints are compared with, besides the linked tickets themselves.
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    reporters: int = Field(default=0, description="Distinct authors among the linked tickets, recounted on each change")
+    priority: int = Field(index=True, description="1 (most urgent) to 4: the members' content, raised by reporters")
+    first_reported_at: datetime = Field(default_factory=utcnow)
+    last_reported_at: datetime = Field(default_factory=utcnow, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def ref(self) -> str:
+        return f"IN-{self.id:05d}"
 
 
 class EntryKind(StrEnum):
@@ -114,6 +140,7 @@ class EntryKind(StrEnum):
     ASSIGN = "assign"
     REVEAL = "reveal"  # an agent revealed the customer's handle
     REPLY = "reply"  # the public reply was sent
+    INCIDENT = "incident"  # linked to an incident, or split out of one (internal: says why)
 
 
 class TicketEntry(SQLModel, table=True):
