@@ -25,6 +25,10 @@ fairdesk_venv() {
   py="$(fairdesk_python)"
   key="$( (cat "$ROOT/pyproject.toml"; "$py" -V) | sha256sum | cut -c1-12)"
   VENV="$FAIRDESK_CACHE/venv-$key"
+  # One builder at a time: two scripts starting together would otherwise install into the same new venv at once.
+  mkdir -p "$FAIRDESK_CACHE"
+  exec 9>"$FAIRDESK_CACHE/.venv-lock"
+  flock 9
   if [ ! -x "$VENV/bin/python" ]; then
     echo "fairdesk: creating a virtualenv in $VENV" >&2
     "$py" -m venv "$VENV"
@@ -39,6 +43,7 @@ fairdesk_venv() {
     # Re-link the editable install to this checkout (the venv is shared between clones).
     _pip install --no-deps -e "$ROOT${extras:+[$extras]}"
   fi
+  flock -u 9
   export PATH="$VENV/bin:$PATH"
   export VENV
 }
