@@ -200,6 +200,20 @@ def test_screenshots_of_both_pages_for_the_readme(site: Site, pages: Pages) -> N
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000
 
 
+@pytest.mark.parametrize(("path", "button"), [("/contact", "Send"), ("/agent/login", "Log in")])
+def test_on_a_desktop_the_submit_button_sits_below_the_last_field(
+    site: Site, pages: Pages, path: str, button: str
+) -> None:
+    page = pages.open(**DESKTOP)
+    page.goto(path)
+    form = page.locator("main form").first
+    last_field = form.locator("input:not([type=hidden]), textarea, select").last.bounding_box()
+    submit = form.get_by_role("button", name=button).bounding_box()
+    assert last_field and submit
+    assert submit["y"] >= last_field["y"] + last_field["height"], (last_field, submit)
+    assert abs(submit["x"] - last_field["x"]) < 2, "the button lines up with the fields, on its own line"
+
+
 def test_keyboard_reaches_every_field_and_the_button_with_a_visible_focus(site: Site, pages: Pages) -> None:
     page = pages.open(**PHONE)
     page.goto(f"/t/{site.tokens['1']}")
