@@ -100,12 +100,15 @@ def pages(browser: Browser, site: Site) -> Iterator[Pages]:
     assert all(u.startswith((site.base + "/", "data:")) for u in opened.requests)
 
 
-def screenshot(page: Page, name: str) -> None:
-    """Saved under test-artifacts/; FAIRDESK_UPDATE_SCREENSHOTS=1 also refreshes the README copies in docs/."""
+def screenshot(page: Page, name: str, *, readme: bool = True) -> None:
+    """Saved under test-artifacts/; FAIRDESK_UPDATE_SCREENSHOTS=1 also refreshes the README copies in docs/.
+
+    The agent pages' README copies come from the demo instead (scripts/readme_screenshots.py): `readme=False`.
+    """
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     target = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(target), full_page=True)
-    if UPDATE_DOCS:
+    if UPDATE_DOCS and readme:
         DOCS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(target, DOCS / f"{name}.png")
 
@@ -183,7 +186,7 @@ def test_screenshots_of_both_pages_for_the_readme(site: Site, pages: Pages) -> N
     desk.locator("#confirmation").wait_for()
     log_in(desk)
     assert desk.locator("tr.ticket-row").count() == 5  # four social tickets and the web one, in one queue
-    screenshot(desk, "agent-queue")
+    screenshot(desk, "agent-queue", readme=False)
     desk.goto(f"/agent/tickets/{site.ticket('3').id}")
     desk.get_by_label("Message to owl@example.com").fill(
         "Sorry about that. A new parcel leaves today; here is the tracking number: 88 123 456."
@@ -191,11 +194,11 @@ def test_screenshots_of_both_pages_for_the_readme(site: Site, pages: Pages) -> N
     desk.get_by_role("button", name="Send email").click()
     assert desk.locator("#flash").inner_text() == "Email sent."
     assert [m["To"] for m in site.sink.messages] == ["owl@example.com"]
-    screenshot(desk, "agent-ticket")
+    screenshot(desk, "agent-ticket", readme=False)
     desk.goto("/agent/dashboard")
     assert desk.locator("#chart-per-day rect").count() > 10
     assert desk.locator("#chart-response rect").count() == 6  # median and p90 for each of three channels
-    screenshot(desk, "dashboard")
+    screenshot(desk, "dashboard", readme=False)
     for name in ("customer-desktop", "agent-queue", "agent-ticket", "dashboard"):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000
 
