@@ -29,7 +29,7 @@ from tests.fakes.zendesk_server import FakeZendesk, Fault
 from tests.helpdesk.support import KilledOnCreate, drain
 from tests.support import FakeAdapter, SimulatedCrash, fake_classify, mention
 
-FEED = Path(__file__).resolve().parents[2] / "listener" / "data" / "sample_feed.jsonl"
+FEED = Path(__file__).resolve().parents[2] / "fairdesk" / "listener" / "data" / "sample_feed.jsonl"
 LINK = re.compile(r"/t/([A-Za-z0-9_-]{22,})")
 REACH_WORDS = ("follower", "verified", "metric", "influence", "impression", "like_count", "retweet", "bio")
 
