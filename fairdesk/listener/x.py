@@ -5,15 +5,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 import tweepy
-from requests.adapters import HTTPAdapter
-from requests.utils import get_environ_proxies
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_exponential_jitter
 
 from fairdesk.config.settings import ConfigError, Settings, XAccount
@@ -31,13 +27,13 @@ from fairdesk.listener.base import (
 )
 from fairdesk.listener.x_cursor import check_search_query, dump_cursor, newest, parse_cursor, search_query
 from fairdesk.listener.x_text import MAX_WEIGHTED_LENGTH, check_template, weighted_length
+from fairdesk.listener.x_transport import DEFAULT_API_BASE, DEFAULT_TIMEOUT, RetryPolicy, XTransport
+from fairdesk.listener.x_wire import PLATFORM, raise_if_user_missing, to_mention
 
 __all__ = ["PLATFORM", "TWEET_FIELDS", "RetryPolicy", "XAdapter", "check_template", "make_x_adapter", "weighted_length"]
 
 logger = logging.getLogger(__name__)
 
-PLATFORM = "x"
-DEFAULT_API_BASE = "https://api.twitter.com"  # tweepy 4.17 hard-codes this host
 # Only what Mention is built from. Never public_metrics, verified or any other reach field. No user.fields at all:
 # X sends id, name and username for every expanded user unasked, and the handle is all a Mention keeps.
 TWEET_FIELDS = ("author_id", "conversation_id", "created_at", "lang", "referenced_tweets")
@@ -48,52 +44,9 @@ MAX_MENTION_PAGES = REACHABLE_MENTIONS // PAGE_SIZE + 1
 CHECK_PAGE = 5  # the smallest page X serves: `fairdesk doctor` reads one
 MAX_SEARCH_PAGES = 10  # a broad keyword query must not read (and bill) thousands of posts per poll
 MAX_TIMELINE_PAGES = 32  # the user timeline reaches back 3,200 posts
-DEFAULT_TIMEOUT = 10.0  # seconds per HTTP request; tweepy sets none
 DEFAULT_RATE_WAIT = 60.0  # a 429 without x-rate-limit-reset
-NO_LANGUAGE = frozenset({"und", "zxx", "qme", "qht", "qam", "qct", "qst"})  # X's "no detectable language" tags
 _OTHER_STREAM = {"mentions": "keyword search goes on", "search": "mentions go on"}
 _STREAM_NAME = {"mentions": "mentions timeline", "search": "keyword search"}
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Bounded retries inside one call for 5xx and network faults (never for creating a post)."""
-
-    attempts: int = 3
-    initial: float = 0.5  # seconds; doubles per attempt, plus up to `initial` of jitter
-    maximum: float = 5.0
-    deadline: float = 30.0  # no call spends longer than this retrying
-
-
-# --- transport ---------------------------------------------------------------------------------------------------
-
-
-class _XTransport(HTTPAdapter):
-    """Gives every request a timeout and, for a non-default base URL, sends it there with Host kept as X's.
-
-    tweepy builds ``https://api.twitter.com`` + route and signs that URL; keeping the Host header lets a compatible
-    server rebuild the signed URL and verify the OAuth 1.0a signature.
-    """
-
-    def __init__(self, base_url: str, timeout: float) -> None:
-        super().__init__()
-        base = base_url.rstrip("/")
-        self._base = None if base == DEFAULT_API_BASE else base
-        self._timeout = timeout
-
-    def send(  # the unannotated parameters pass through to HTTPAdapter.send as they came
-        self, request: requests.PreparedRequest, stream=False, timeout=None, verify=True, cert=None, proxies=None
-    ) -> requests.Response:
-        if timeout is None:
-            timeout = self._timeout
-        url = request.url
-        if self._base is not None and url and url.startswith(DEFAULT_API_BASE + "/"):
-            request = request.copy()
-            request.headers["Host"] = urlsplit(DEFAULT_API_BASE).netloc
-            request.url = self._base + url[len(DEFAULT_API_BASE) :]
-            if proxies:  # chosen for api.twitter.com; choose again for the real destination
-                proxies = get_environ_proxies(request.url)
-        return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
 
 
 def _secret(value: Any) -> str | None:
@@ -162,7 +115,7 @@ class XAdapter:
         # We read headers (rate limits) and parse bodies ourselves, and never let tweepy sleep on a 429.
         client.return_type = requests.Response
         client.wait_on_rate_limit = False
-        client.session.mount(DEFAULT_API_BASE + "/", _XTransport(settings.api_base_url, timeout))
+        client.session.mount(DEFAULT_API_BASE + "/", XTransport(settings.api_base_url, timeout))
         self._client = client
         self._retry = retry or RetryPolicy()
         self._clock = clock
@@ -289,7 +242,7 @@ class XAdapter:
         token = None
         for _ in range(MAX_TIMELINE_PAGES):
             body = self._call("timeline", self._client.get_users_tweets, user_id, pagination_token=token, **params)
-            _raise_if_user_missing(body, user_id, self.account)
+            raise_if_user_missing(body, user_id, self.account)
             for tweet in body.get("data") or ():
                 for ref in tweet.get("referenced_tweets") or ():
                     if ref.get("type") == "replied_to" and ref.get("id") == mention.post_id:
@@ -349,7 +302,7 @@ class XAdapter:
             return self._call("mentions", self._client.get_users_mentions, user_id, pagination_token=token, **params)
 
         pages, truncated = self._pages(page, follow=True, max_pages=MAX_MENTION_PAGES)
-        _raise_if_user_missing(pages[0], user_id, self.account)
+        raise_if_user_missing(pages[0], user_id, self.account)
         found = sorted(self._mentions(pages, FoundBy.MENTION), key=lambda m: int(m.post_id))
         return Batch(mentions=tuple(found), cursor=None, gap=truncated)
 
@@ -392,7 +345,7 @@ class XAdapter:
             return self._call("mentions", self._client.get_users_mentions, user_id, pagination_token=token, **params)
 
         pages, truncated = self._pages(page, follow=since is not None, max_pages=MAX_MENTION_PAGES)
-        _raise_if_user_missing(pages[0], user_id, self.account)
+        raise_if_user_missing(pages[0], user_id, self.account)
         mentions = self._mentions(pages, FoundBy.MENTION)
         gap = truncated or (since is not None and len(mentions) >= REACHABLE_MENTIONS)
         return mentions, newest((m.post_id for m in mentions), since), gap
@@ -469,45 +422,7 @@ class XAdapter:
         return out
 
     def _mention(self, tweet: Mapping[str, Any], handles: Mapping[str, str], found_by: FoundBy) -> Mention:
-        post_id = str(tweet["id"])
-        if not post_id.isdigit():
-            raise ValueError(f"post id {post_id!r}")
-        author_id = str(tweet.get("author_id") or "")
-        handle = handles.get(author_id, "")
-        refs = {ref["type"]: str(ref["id"]) for ref in tweet.get("referenced_tweets") or ()}
-        if "retweeted" in refs:
-            kind = MentionKind.REPOST
-        elif "quoted" in refs:
-            kind = MentionKind.QUOTE
-        elif "replied_to" in refs:
-            kind = MentionKind.REPLY
-        else:
-            kind = MentionKind.MENTION
-        text = str(tweet["text"])
-        # A repost addresses no one, whatever the original said; keyword search leaves out posts that @mention the
-        # brand (they come from the mentions timeline), so its hits never address it.
-        addresses = found_by is FoundBy.MENTION and kind is not MentionKind.REPOST
-        created_at = datetime.fromisoformat(tweet["created_at"])
-        if created_at.tzinfo is None:
-            raise ValueError("created_at without a time zone")
-        lang = tweet.get("lang")
-        return Mention(
-            platform=PLATFORM,
-            account=self.account,
-            post_id=post_id,
-            author_id=author_id,
-            author_handle=handle,
-            text=text,
-            created_at=created_at,
-            url=f"https://x.com/{handle}/status/{post_id}" if handle else f"https://x.com/i/web/status/{post_id}",
-            kind=kind,
-            found_by=found_by,
-            addresses_account=addresses,
-            from_account=author_id == self._user_id,
-            reply_to_id=refs.get("replied_to"),
-            conversation_id=tweet.get("conversation_id"),
-            lang=lang if lang and lang not in NO_LANGUAGE else None,
-        )
+        return to_mention(tweet, handles, found_by, account=self.account, brand_user_id=self._user_id)
 
     # -- one API call: rate-limit gate, bounded retry, error translation --
 
@@ -583,15 +498,6 @@ class XAdapter:
             return
         if response.status_code == 429 or remaining == 0:
             self._reset_at[endpoint] = reset if reset is not None else self._clock() + DEFAULT_RATE_WAIT
-
-
-def _raise_if_user_missing(body: Mapping[str, Any], user_id: str, account: str) -> None:
-    # X answers 200 with only a resource-not-found error when the user id does not exist.
-    if "data" in body:
-        return
-    for error in body.get("errors") or ():
-        if isinstance(error, dict) and str(error.get("type", "")).endswith("/resource-not-found"):
-            raise PermanentError(f"X has no user {user_id}; check x.{account}.user_id")
 
 
 def _reason(exc: tweepy.HTTPException) -> str:
