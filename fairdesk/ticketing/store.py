@@ -6,7 +6,6 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 
 from sqlalchemy import ColumnElement, delete, func, or_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -22,7 +21,6 @@ from fairdesk.ticketing.models import (
     HandleReveal,
     HelpdeskDelivery,
     MailOutbox,
-    MailState,
     RateCounter,
     Status,
     Ticket,
@@ -259,78 +257,3 @@ def count_hit(*, session: Session, bucket: str, started: int) -> int:
 
 def purge_counters(*, session: Session, before: int) -> None:
     session.execute(delete(RateCounter).where(col(RateCounter.started) < before))
-
-
-@dataclass(frozen=True, slots=True)
-class ResponseTimes:
-    channel: str
-    opened: int  # tickets opened in the period
-    answered: int  # of those, with a first agent response
-    median_seconds: float | None
-    p90_seconds: float | None
-
-
-def tickets_per_day(*, session: Session, since: datetime) -> dict[tuple[date, str], int]:
-    """Tickets filed per (UTC day, channel) since a moment."""
-    counts: dict[tuple[date, str], int] = {}
-    for filed, channel in session.exec(select(Ticket.filed_at, Ticket.channel).where(Ticket.filed_at >= since)):
-        key = (_aware(filed).date(), channel)
-        counts[key] = counts.get(key, 0) + 1
-    return counts
-
-
-def first_response_times(*, session: Session, since: datetime) -> list[ResponseTimes]:
-    """Per channel: time from when fairdesk filed the ticket to the first agent response (an agent's status change,
-    recorded on the ticket, or an email sent), so every channel is measured on the same clock.
-
-    The automatic public reply does not count: it is the same for everyone and says nothing about the service.
-    """
-    stmt = select(Ticket.id, Ticket.channel, Ticket.filed_at, Ticket.first_response_at)
-    tickets = list(session.exec(stmt.where(Ticket.filed_at >= since)))
-    first: dict[int, datetime] = {}
-
-    def keep(ticket_id: int, at: datetime | None) -> None:
-        if at is not None and (ticket_id not in first or _aware(at) < first[ticket_id]):
-            first[ticket_id] = _aware(at)
-
-    for ticket_id, _, _, responded in tickets:
-        if ticket_id is not None:
-            keep(ticket_id, responded)
-    ids = [t[0] for t in tickets]
-    if ids:
-        mails = (
-            select(MailOutbox.ticket_id, func.min(MailOutbox.sent_at))
-            .where(col(MailOutbox.ticket_id).in_(ids), MailOutbox.state == MailState.SENT)
-            .group_by(col(MailOutbox.ticket_id))
-        )
-        for mail_ticket_id, sent_at in session.exec(mails):
-            keep(mail_ticket_id, sent_at)
-    waits: dict[str, list[float]] = {c.value: [] for c in Channel}
-    opened: dict[str, int] = {c.value: 0 for c in Channel}
-    for ticket_id, channel, filed, _ in tickets:
-        opened[channel] = opened.get(channel, 0) + 1
-        if ticket_id in first:
-            waits.setdefault(channel, []).append(max(0.0, (first[ticket_id] - _aware(filed)).total_seconds()))
-    out = []
-    for channel, values in waits.items():
-        values.sort()
-        out.append(
-            ResponseTimes(
-                channel=channel,
-                opened=opened.get(channel, 0),
-                answered=len(values),
-                median_seconds=_quantile(values, 0.5),
-                p90_seconds=_quantile(values, 0.9),
-            )
-        )
-    return out
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _quantile(values: Sequence[float], q: float) -> float | None:
-    if not values:
-        return None
-    return values[min(len(values) - 1, max(0, round(q * (len(values) - 1))))]

@@ -10,7 +10,8 @@ from fairdesk.ticketing.agents import add_agent
 from fairdesk.ticketing.db import session_factory, transaction
 from fairdesk.ticketing.intake import record_mention
 from fairdesk.ticketing.models import Channel, Ticket
-from fairdesk.ticketing.store import add_customer_details, first_response_times, open_web_ticket, set_status
+from fairdesk.ticketing.report import first_response_times
+from fairdesk.ticketing.store import add_customer_details, open_web_ticket, set_status
 from tests.support import fake_classify, mention
 
 

@@ -8,7 +8,7 @@ from bs4 import BeautifulSoup
 
 from fairdesk.ticketing.db import transaction
 from fairdesk.ticketing.models import MailOutbox, MailState, Ticket, TicketEntry
-from fairdesk.ticketing.store import first_response_times
+from fairdesk.ticketing.report import first_response_times
 from tests.web.conftest import AGENT, Site
 
 

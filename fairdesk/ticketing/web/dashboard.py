@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from fairdesk.ticketing.db import transaction
 from fairdesk.ticketing.models import Channel
-from fairdesk.ticketing.store import ResponseTimes, first_response_times, tickets_per_day
+from fairdesk.ticketing.report import ResponseTimes, first_response_times, tickets_per_day
 from fairdesk.ticketing.web.auth import current_agent
 from fairdesk.ticketing.web.pages import WebContext, render
 
