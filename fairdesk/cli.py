@@ -1,4 +1,4 @@
-"""The `fairdesk` command line: run, init, config, doctor, tickets, backfill, agent, classify, train, eval."""
+"""The `fairdesk` command line: run, init, config, tickets, report, doctor, backfill, agent, classify, train, eval."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from fairdesk.config.settings import ConfigError, Settings, ensure_data_dir, loa
 from fairdesk.logs import LogFormat, configure_logging
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
     from sqlmodel import Session
 
 logger = logging.getLogger(__name__)
@@ -139,17 +140,10 @@ def show_config(config: ConfigOption = None) -> None:
     typer.echo(json.dumps(masked_dump(settings), indent=2, default=str))
 
 
-@app.command()
-def tickets(
-    config: ConfigOption = None,
-    status: Annotated[str, typer.Option(help="A status, 'active' or '' for all.")] = "active",
-    limit: Annotated[int, typer.Option(help="How many to show.")] = 50,
-) -> None:
-    """List the queue in the terminal, most urgent first."""
-    from fairdesk.ticketing.db import make_engine, migrate, missing_sqlite_file, session_factory, transaction
-    from fairdesk.ticketing.store import QueueFilter, queue
+def _existing_database(settings: Settings) -> Engine:
+    """The configured database, migrated; a SQLite file that is not there is no data (exit 1), not a new database."""
+    from fairdesk.ticketing.db import make_engine, migrate, missing_sqlite_file
 
-    settings = _settings(config)
     if (missing := missing_sqlite_file(settings.resolved_database_url)) is not None:
         typer.echo(
             f"fairdesk: no data here: {missing} does not exist (run from the folder `fairdesk run` ran in, or "
@@ -160,6 +154,20 @@ def tickets(
     with _startup():
         engine = make_engine(settings.resolved_database_url)
         migrate(engine)
+    return engine
+
+
+@app.command()
+def tickets(
+    config: ConfigOption = None,
+    status: Annotated[str, typer.Option(help="A status, 'active' or '' for all.")] = "active",
+    limit: Annotated[int, typer.Option(help="How many to show.")] = 50,
+) -> None:
+    """List the queue in the terminal, most urgent first."""
+    from fairdesk.ticketing.db import session_factory, transaction
+    from fairdesk.ticketing.store import QueueFilter, queue
+
+    engine = _existing_database(_settings(config))
     with transaction(session_factory(engine)) as session:
         rows = queue(session=session, filters=QueueFilter(status=status or None), limit=limit)
         if not rows:
@@ -171,6 +179,38 @@ def tickets(
             subject = t.subject.encode("unicode_escape").decode("ascii") if not t.subject.isprintable() else t.subject
             typer.echo(f"{t.ref:<9}  P{t.priority:<2}  {t.status:<8} {where:<16} {subject[:70]}")
     engine.dispose()
+
+
+@app.command()
+def report(
+    config: ConfigOption = None,
+    since: Annotated[
+        str | None, typer.Option(help="First day or time (UTC unless given); default: 30 days ago.")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Last day (included) or end time; default: now.")] = None,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV, one row per group, times in seconds.")] = False,
+    anonymous: Annotated[
+        bool, typer.Option("--anonymous", help="Only what may be published: cells under 5 tickets are suppressed.")
+    ] = False,
+) -> None:
+    """The fairness report: first response, resolution and reply coverage by channel, platform and triage."""
+    from fairdesk.ticketing.db import session_factory, transaction
+    from fairdesk.ticketing.report import build_report, parse_period
+    from fairdesk.ticketing.report_export import anonymous as anonymise
+    from fairdesk.ticketing.report_export import csv_text, table_text
+
+    settings = _settings(config)
+    try:
+        start, end = parse_period(since, until)
+    except ValueError as exc:
+        typer.echo(f"fairdesk: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    engine = _existing_database(settings)
+    with transaction(session_factory(engine)) as session:
+        figures = build_report(session=session, since=start, until=end)
+    engine.dispose()
+    figures = anonymise(figures) if anonymous else figures
+    typer.echo(csv_text(figures) if as_csv else table_text(figures), nl=False)
 
 
 @app.command()
