@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from fairdesk.ticketing.web import agent, auth, dashboard, health, public
+from fairdesk.ticketing.web import agent, auth, dashboard, health, public, report
 from fairdesk.ticketing.web.limits import RateLimited
 from fairdesk.ticketing.web.pages import HERE, TicketNotFound, WebContext, render
 
@@ -139,5 +139,6 @@ def create_app(ctx: WebContext) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(agent.router)
     app.include_router(dashboard.router)
+    app.include_router(report.router)
     app.include_router(health.router)
     return app
