@@ -23,6 +23,7 @@ from fairdesk.listener.registry import build_adapters
 from fairdesk.listener.sample import SampleAdapter
 from fairdesk.ticketing.db import SessionFactory, insert_if_absent, make_engine, migrate, session_factory, transaction
 from fairdesk.ticketing.deliveries import bind_helpdesks
+from fairdesk.ticketing.incidents import IncidentRules, bind_incident_rules
 from fairdesk.ticketing.leases import daemon_id
 from fairdesk.ticketing.mail import MailConfig
 from fairdesk.ticketing.models import LedgerEntry, Setting
@@ -90,11 +91,12 @@ def _sample_views(
     return replies, posts
 
 
-def _binding(sessions: SessionFactory, helpdesks: tuple[str, ...]) -> SessionFactory:
-    """Sessions that know which helpdesks new tickets are filed in (see ticketing.deliveries)."""
+def _binding(sessions: SessionFactory, helpdesks: tuple[str, ...], incidents: IncidentRules) -> SessionFactory:
+    """Sessions that know which helpdesks new tickets are filed in (see ticketing.deliveries) and how complaints are
+    grouped into incidents (ticketing.incidents)."""
 
     def factory() -> Session:
-        return bind_helpdesks(sessions(), helpdesks)
+        return bind_incident_rules(bind_helpdesks(sessions(), helpdesks), incidents)
 
     return factory
 
@@ -116,7 +118,7 @@ def build(
     classify = classify or load_default_classifier(settings)
     helpdesks = build_helpdesks(settings) if helpdesks is None else helpdesks
     names = tuple(helpdesks)
-    sessions = _binding(sessions, names)
+    sessions = _binding(sessions, names, IncidentRules.from_settings(settings.incidents))
     daemon = Daemon(settings, engine, sessions, classify, adapters, daemon_id(), helpdesks)
     daemon.metrics.watch_database(sessions)
     views = _sample_views(adapters, sessions)

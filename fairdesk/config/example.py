@@ -83,7 +83,7 @@ def example_toml() -> str:
     for name in ("data_dir", "database_url", "database_wait_seconds", "public_url", "log_level"):
         default = top[name].get_default(call_default_factory=True)
         out += _field_lines(name, top[name], default, active=False, secret_env=None)
-    for section in ("web", "reply", "nlp", "mail"):
+    for section in ("web", "reply", "nlp", "mail", "incidents"):
         model = top[section].annotation
         assert isinstance(model, type) and issubclass(model, BaseModel)
         out.append(f"\n# {top[section].description}\n[{section}]")

@@ -144,6 +144,30 @@ class NlpSettings(_Section):
     model_path: Path | None = Field(None, description="A trained spaCy pipeline folder. Unset: the shipped model.")
 
 
+class IncidentSettings(_Section):
+    enabled: bool = Field(
+        True,
+        description="Link near-duplicate complaints (same category, similar words, within the window) to one "
+        "incident, and join an author's new posts within the window to their open ticket.",
+    )
+    window_minutes: float = Field(
+        120.0,
+        gt=0,
+        le=7 * 24 * 60,
+        description="Minutes between two posts for them to belong to one incident (and one author's posts to one "
+        "ticket).",
+    )
+    similarity: float = Field(
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="Share of problem words two complaints must have in common (Jaccard, 0-1) to join one incident.",
+    )
+    min_reporters: int = Field(
+        2, ge=2, le=10_000, description="Distinct reporters before the agents' queue lists an incident."
+    )
+
+
 class SampleAccount(_Section):
     handle: str = Field("fairdesk_demo", description="The brand handle the sample feed mentions.")
     poll_seconds: float = Field(2.0, gt=0, description="Seconds between polls of the sample feed.")
@@ -224,6 +248,9 @@ class Settings(BaseSettings):
     reply: ReplySettings = Field(default_factory=ReplySettings, description="The public reply.")
     nlp: NlpSettings = Field(default_factory=NlpSettings, description="The complaint classifier.")
     mail: MailSettings = Field(default_factory=MailSettings, description="Email replies from agents to customers.")
+    incidents: IncidentSettings = Field(
+        default_factory=IncidentSettings, description="Grouping near-duplicate complaints into incidents."
+    )
     sample: dict[str, SampleAccount] = Field(
         default_factory=dict, description="Built-in sample feed accounts, by name (the embedded default)."
     )

@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from fairdesk.listener.base import FoundBy, Mention, MentionKind
 from fairdesk.ticketing.categories import category_for
 from fairdesk.ticketing.deliveries import queue_deliveries
+from fairdesk.ticketing.incidents import authors_open_ticket, link_new_ticket, raise_priority, rules_of, window_words
 from fairdesk.ticketing.models import (
     Channel,
     EntryKind,
@@ -179,24 +180,29 @@ def _decide_and_apply(
 
     thread = _thread_ticket(session, mention)
     if thread is not None:
-        session.add(
-            TicketEntry(
-                ticket_id=saved_id(thread),
-                kind=EntryKind.POST,
-                body=storable(mention.text),
-                actor=CUSTOMER_ACTOR,  # never the handle: agents see the customer through the pseudonym
-                public=True,
-                post_id=mention.post_id,
-            )
-        )
-        thread.updated_at = utcnow()
-        session.add(thread)
+        _append(session, thread, mention)
         return Outcome.APPENDED, None, thread, False
 
     if not is_complaint(verdict):
         return Outcome.SKIPPED, SkipReason.NOT_COMPLAINT, None, False
 
+    # The same person complaining again, in a new thread, within the window: one person, one ticket, one reply.
+    own = authors_open_ticket(
+        session,
+        platform=mention.platform,
+        author_id=mention.author_id,
+        at=mention.created_at,
+        text=mention.text,
+        category=category_for(mention.text),
+    )
+    if own is not None:
+        _append(session, own, mention)
+        raise_priority(session, own, priority_for(verdict))  # what they say now may be more urgent
+        why = f"the author's open ticket (window {window_words(rules_of(session).window)})"
+        return Outcome.APPENDED, why, own, False
+
     ticket = open_social_ticket(session=session, mention=mention, verdict=verdict)
+    link_new_ticket(session, ticket)
     opted_out = session.get(OptOut, (mention.platform, mention.author_id)) is not None
     queued = may_reply and reply_allowed(mention, opted_out=opted_out)
     if queued:
@@ -209,6 +215,21 @@ def _decide_and_apply(
             )
         )
     return Outcome.TICKETED, None, ticket, queued
+
+
+def _append(session: Session, ticket: Ticket, mention: Mention) -> None:
+    session.add(
+        TicketEntry(
+            ticket_id=saved_id(ticket),
+            kind=EntryKind.POST,
+            body=storable(mention.text),
+            actor=CUSTOMER_ACTOR,  # never the handle: agents see the customer through the pseudonym
+            public=True,
+            post_id=mention.post_id,
+        )
+    )
+    ticket.updated_at = utcnow()
+    session.add(ticket)
 
 
 def _thread_ticket(session: Session, mention: Mention) -> Ticket | None:

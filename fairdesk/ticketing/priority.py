@@ -40,3 +40,14 @@ def priority_for(verdict: Verdict) -> int:
     if verdict.score >= 0.6:
         return NORMAL
     return LOW
+
+
+# Distinct reporters at which an incident's priority rises one more level above its most urgent member's.
+REPORTER_STEPS = (5, 25, 100)
+
+
+def incident_priority(member_priority: int, reporters: int) -> int:
+    """An incident's priority: its most urgent member's, one level more urgent at each of REPORTER_STEPS distinct
+    reporters (people, not posts or followers), never above URGENT."""
+    raised = sum(1 for step in REPORTER_STEPS if reporters >= step)
+    return max(URGENT, member_priority - raised)

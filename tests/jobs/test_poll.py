@@ -140,7 +140,7 @@ def test_opt_out_cancels_pending_replies_and_stops_future_ones(daemon: Daemon, f
     fake_adapter.mentions = [
         mention("1", "broken again", author_id="a"),
         mention("2", "@brand STOP", author_id="a"),
-        mention("3", "still broken", author_id="a"),
+        mention("300", "still broken", author_id="a"),  # 5 h later, past the incidents window: a ticket of its own
     ]
     daemon.poll("fake", "brand")
     daemon.send_replies()

@@ -11,6 +11,8 @@ from sqlmodel import Session, col, select
 
 from fairdesk.ticketing.categories import CATEGORIES
 from fairdesk.ticketing.db import transaction
+from fairdesk.ticketing.incident_desk import incident_of, open_incidents
+from fairdesk.ticketing.incidents import rules_of
 from fairdesk.ticketing.mail import deliver
 from fairdesk.ticketing.models import Agent, Channel, EntryKind, MailOutbox, MailState, Status, Ticket
 from fairdesk.ticketing.store import (
@@ -28,11 +30,13 @@ from fairdesk.ticketing.store import (
     set_status,
     timeline,
 )
+from fairdesk.ticketing.web.agent_incidents import router as incidents_router
 from fairdesk.ticketing.web.auth import current_agent
 from fairdesk.ticketing.web.pages import TicketNotFound, WebContext, csrf_ok, render, row_id
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/agent")
+router.include_router(incidents_router)
 
 MAX_NOTE = 10_000
 MAX_EMAIL_BODY = 20_000
@@ -81,6 +85,7 @@ def queue_page(
     )
     with transaction(ctx.sessions) as session:
         tickets = queue(session=session, filters=filters)
+        incidents = open_incidents(session=session, min_reporters=rules_of(session).min_reporters)
         revealed = revealed_ticket_ids(session=session, agent=agent, ticket_ids=[t.id for t in tickets if t.id])
         rows = [(t, shown_handle(t, blind=ctx.blind_triage, revealed=t.id in revealed)) for t in tickets]
         ids = [t.id for t in tickets]
@@ -94,6 +99,7 @@ def queue_page(
             "queue.html",
             agent=agent,
             rows=rows,
+            incidents=incidents,
             unsent=unsent,
             filters=filters,
             statuses=list(Status),
@@ -134,6 +140,7 @@ def ticket_view(request: Request, raw_id: str) -> Response:
             "ticket_agent.html",
             agent=agent,
             ticket=ticket,
+            incident=incident_of(session=session, ticket=ticket),
             handle=shown_handle(ticket, blind=ctx.blind_triage, revealed=revealed),
             can_reveal=bool(ticket.author_handle) and ctx.blind_triage and not revealed,
             events=events,

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session, select
 
 from fairdesk.ticketing.db import transaction
+from fairdesk.ticketing.incident_desk import incident_of
 from fairdesk.ticketing.models import Ticket, saved_id
 from fairdesk.ticketing.store import add_customer_details, open_web_ticket, timeline
 from fairdesk.ticketing.tokens import well_formed
@@ -88,7 +89,13 @@ def ticket_page(request: Request, token: str) -> HTMLResponse:
             raise TicketNotFound()
         events = timeline(session=session, ticket_id=saved_id(ticket), public_only=True)
         return render(
-            request, "ticket_public.html", ticket=ticket, events=events, sent=sent, help=STATUS_HELP.get(ticket.status)
+            request,
+            "ticket_public.html",
+            ticket=ticket,
+            incident=incident_of(session=session, ticket=ticket),
+            events=events,
+            sent=sent,
+            help=STATUS_HELP.get(ticket.status),
         )
 
 
