@@ -12,6 +12,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from fairdesk.listener.base import FoundBy
 from fairdesk.ticketing.models import (
     Channel,
     EntryKind,
@@ -60,14 +61,17 @@ class Group:
     tickets: int
     first_response: Spread  # filed -> an agent's first status change or email
     resolution: Spread  # filed -> solved or closed (and still so), from the status timeline
-    replies: int | None = None  # public replies sent on the platform; only platform rows have them
+    # Platform rows only: complaints that addressed the brand (keyword-search hits may not be answered, by the
+    # platforms' rules) and of those, how many got their public reply.
+    answerable: int | None = None
+    replies: int | None = None
 
     @property
     def coverage(self) -> float | None:
-        """Complaints answered on the platform / complaints filed."""
-        if self.replies is None or not self.tickets:
+        """Complaints answered on the platform / complaints filed that may be answered there."""
+        if self.replies is None or not self.answerable:
             return None
-        return self.replies / self.tickets
+        return self.replies / self.answerable
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +109,7 @@ class _Acc:
     tickets: int = 0
     waits: list[float] = field(default_factory=list)
     resolutions: list[float] = field(default_factory=list)
+    answerable: int = 0
     replies: int = 0
 
 
@@ -144,6 +149,7 @@ def build_report(*, session: Session, since: datetime, until: datetime) -> Repor
             col(Ticket.triage_reason),
             col(Ticket.filed_at),
             col(Ticket.first_response_at),
+            col(Ticket.found_by),
         ).where(*period)
     ).all()
     first: dict[int, datetime] = {}
@@ -179,6 +185,7 @@ def build_report(*, session: Session, since: datetime, until: datetime) -> Repor
                 a.waits.append(_seconds(row.filed_at, first[row.id]))
             if row.id in resolved:
                 a.resolutions.append(_seconds(row.filed_at, resolved[row.id]))
+            a.answerable += row.found_by != FoundBy.SEARCH
             a.replies += row.id in replied
     groups = [
         Group(
@@ -187,6 +194,7 @@ def build_report(*, session: Session, since: datetime, until: datetime) -> Repor
             tickets=a.tickets,
             first_response=Spread.of(a.waits),
             resolution=Spread.of(a.resolutions),
+            answerable=a.answerable if dim == PLATFORM else None,
             replies=a.replies if dim == PLATFORM else None,
         )
         for (dim, name), a in sorted(acc.items(), key=lambda kv: (DIMENSIONS.index(kv[0][0]), _order(kv[0])))

@@ -11,7 +11,13 @@ from fairdesk.ticketing.verdict import MIN_N, duration, verdicts
 
 SUPPRESSED = "suppressed"
 INCIDENTS = ("incidents", ALL)  # the (dimension, group) under which incident cells are suppressed
-COUNTS = ("tickets", "first_response", "resolution", "replies")  # the cells that count tickets in each group
+COUNTS = (
+    "tickets",
+    "first_response",
+    "resolution",
+    "answerable",
+    "replies",
+)  # the cells that count tickets in each group
 CSV_COLUMNS = (
     "period_start",
     "period_end",
@@ -24,6 +30,7 @@ CSV_COLUMNS = (
     "resolved_n",
     "resolution_p50_s",
     "resolution_p90_s",
+    "answerable",
     "public_replies",
     "reply_coverage",
     "incidents",
@@ -45,6 +52,8 @@ def _cell(group: Group, column: str) -> int:
         return group.first_response.n
     if column == "resolution":
         return group.resolution.n
+    if column == "answerable":
+        return group.answerable or 0
     return group.replies or 0
 
 
@@ -69,8 +78,9 @@ def anonymous(report: Report) -> Report:
                 small.append(others[0])
             hidden |= {(g.dimension, g.name, column) for g in small}
     for g in report.groups:
-        if (g.dimension, g.name, "tickets") in hidden:
-            hidden.add((g.dimension, g.name, "replies"))  # coverage would give the hidden count back
+        # Coverage would give a hidden count back: it goes with any of the three.
+        if {(g.dimension, g.name, c) for c in ("tickets", "answerable", "replies")} & hidden:
+            hidden |= {(g.dimension, g.name, c) for c in ("answerable", "replies")}
     groups = [_blank(g, hidden) for g in report.groups]
     incidents, more = _blank_incidents(report.incidents)
     return replace(report, groups=groups, incidents=incidents, suppressed=frozenset(hidden | more))
@@ -86,6 +96,7 @@ def _blank(group: Group, hidden: set[tuple[str, str, str]]) -> Group:
         tickets=0 if gone("tickets") else group.tickets,
         first_response=empty if gone("first_response") else group.first_response,
         resolution=empty if gone("resolution") else group.resolution,
+        answerable=(0 if gone("answerable") else group.answerable) if group.answerable is not None else None,
         replies=(0 if gone("replies") else group.replies) if group.replies is not None else None,
     )
 
@@ -119,6 +130,7 @@ def csv_text(report: Report) -> str:
         row += _cells(report, g, "tickets", g.tickets)
         row += _cells(report, g, "first_response", fr.n, fr.p50, fr.p90)
         row += _cells(report, g, "resolution", rs.n, rs.p50, rs.p90)
+        row += _cells(report, g, "answerable", g.answerable)
         row += _cells(report, g, "replies", g.replies)
         row += [SUPPRESSED] if report.hidden(g, "replies") and g.replies is not None else [coverage]
         row += _incident_cells(report) if g.dimension == ALL else [""] * 5
@@ -149,7 +161,7 @@ def table_text(report: Report) -> str:
     """The report for a terminal: one line per group, then incidents, the verdict and how it was measured."""
 
     def show(group: Group, column: str, text: str) -> str:
-        return f"<{MIN_N}" if report.hidden(group, column) else text
+        return "*" if report.hidden(group, column) else text
 
     def spread(group: Group, column: str, s: Spread) -> str:
         return show(group, column, f"{s.n:>5} {duration(s.p50):>8} {duration(s.p90):>7}")
@@ -157,25 +169,33 @@ def table_text(report: Report) -> str:
     lines = [
         f"fairdesk report: tickets filed from {report.since:%Y-%m-%d %H:%M} to {report.until:%Y-%m-%d %H:%M} UTC",
         "",
-        f"{'':<26}{'':>8}  {'first response':^22}  {'resolution':^22}  {'public replies':^16}",
+        f"{'':<26}{'':>8}  {'first response':^22}  {'resolution':^22}  {'public replies':^23}",
         f"{'group':<26}{'tickets':>8}  {'n':>5} {'p50':>8} {'p90':>7}  {'n':>5} {'p50':>8} {'p90':>7}  "
-        f"{'sent':>6} {'coverage':>9}",
+        f"{'due':>6} {'sent':>6} {'coverage':>9}",
     ]
     for g in report.groups:
         name = "all tickets" if g.dimension == ALL else f"{g.dimension}: {g.name}"
+        due = "" if g.answerable is None else show(g, "answerable", str(g.answerable))
         replies = "" if g.replies is None else show(g, "replies", str(g.replies))
         coverage = "" if g.coverage is None else show(g, "replies", f"{g.coverage:.0%}")
         lines.append(
             f"{name[:26]:<26}{show(g, 'tickets', str(g.tickets)):>8}  "
             f"{spread(g, 'first_response', g.first_response):>22}  {spread(g, 'resolution', g.resolution):>22}  "
-            f"{replies:>6} {coverage:>9}"
+            f"{due:>6} {replies:>6} {coverage:>9}"
         )
     lines.append("")
     lines.append(_incident_line(report))
     lines += ["", "Verdict:"] + [f"- {sentence}" for sentence in verdicts(report)]
-    lines += ["", METHOD]
+    lines += [
+        "",
+        METHOD,
+        "Public replies: due counts the complaints that addressed the brand (a keyword-search hit may "
+        "not be answered, by the platforms' rules); coverage is sent / due.",
+    ]
     if report.suppressed:
-        lines.append(f"Anonymous: cells of 1 to {MIN_N - 1} tickets (and one more where needed) show <{MIN_N}.")
+        lines.append(
+            f"* suppressed: a cell of 1 to {MIN_N - 1} tickets, or one that would give such a cell away by subtraction."
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -78,14 +78,17 @@ def _compare(report: Report, dimension: str, metric: str) -> str | None:
 
 def _coverage(report: Report) -> str | None:
     groups = [g for g in report.dimension(PLATFORM) if g.tickets or report.hidden(g, "tickets")]
-    ready = [g for g in groups if g.tickets >= MIN_N and not report.hidden(g, "replies") and g.coverage is not None]
+    ready = [g for g in groups if (g.answerable or 0) >= MIN_N and not report.hidden(g, "replies")]
     if not groups:
         return None
     if not ready and any(report.hidden(g, "replies") for g in groups):
         return "Reply coverage is not published: a platform had too few replies or complaints to show safely."
     if not ready:
-        counts = ", ".join(f"{g.name} {g.tickets}" for g in groups)
-        return f"Not enough data for reply coverage: it needs a platform with {MIN_N} or more complaints ({counts})."
+        counts = ", ".join(f"{g.name} {g.answerable}" for g in groups)
+        return (
+            f"Not enough data for reply coverage: it needs a platform with {MIN_N} or more complaints that addressed "
+            f"the brand ({counts})."
+        )
     ready.sort(key=lambda g: g.coverage or 0.0)
     low, high = ready[0], ready[-1]
     if len(ready) == 1:

@@ -35,6 +35,7 @@ def _ticket(
     replied: bool = False,
     statuses: tuple[tuple[float, str], ...] = (),
     filed: datetime = FILED,
+    found_by: str = "mention",
 ) -> Ticket:
     """A ticket filed at ``filed``: an agent's first response ``responded`` hours later (a status change, or an email
     with ``by_mail``), a public reply sent if ``replied``, and status changes at (hours after filing, status)."""
@@ -47,6 +48,7 @@ def _ticket(
         body=TEXT,
         author_handle=HANDLE if platform else None,
         post_id=f"{POST}-{n}" if platform else None,
+        found_by=found_by if platform else None,
         account="brand_account",
         triage_reason=triage,
         created_at=filed - timedelta(days=2),  # the post's own time is not the service's clock
@@ -173,6 +175,16 @@ def test_reply_coverage_by_platform(report: Report) -> None:
     assert channel is not None and channel.coverage is None  # coverage is a platform figure
 
 
+def test_keyword_search_hits_are_not_due_a_reply(engine: Engine) -> None:
+    with transaction(session_factory(engine)) as s:
+        for n in range(4):
+            _ticket(s, "social", platform="x", replied=n < 3)
+        _ticket(s, "social", platform="x", found_by="search")  # the platforms' rules: never answered
+    with transaction(session_factory(engine)) as session:
+        x = build_report(session=session, since=SINCE, until=UNTIL).group("platform", "x")
+    assert x is not None and (x.tickets, x.answerable, x.replies, x.coverage) == (5, 4, 3, 0.75)
+
+
 def test_the_verdict_names_the_slower_channel_and_says_when_data_is_short(report: Report) -> None:
     said = verdicts(report)
     assert "Social tickets wait 2.0x longer for a first response than web tickets at p50 (2.0 h vs 1.0 h)." in said
@@ -206,7 +218,8 @@ def test_csv_has_one_row_per_group_in_fixed_columns(report: Report) -> None:
     assert tuple(rows[0]) == CSV_COLUMNS
     x = next(r for r in rows if (r["dimension"], r["group"]) == ("platform", "x"))
     assert (x["tickets"], x["first_response_p50_s"], x["first_response_p90_s"]) == ("5", "10800", "27360")
-    assert (x["public_replies"], x["reply_coverage"], x["period_start"]) == ("4", "0.800", SINCE.isoformat())
+    assert (x["answerable"], x["public_replies"], x["reply_coverage"]) == ("5", "4", "0.800")
+    assert x["period_start"] == SINCE.isoformat()
     assert len(rows) == len(report.groups)
 
 
@@ -240,7 +253,8 @@ def test_the_terminal_table_shows_every_group_and_the_verdict(report: Report) ->
     assert "channel: social" in text and "platform: bluesky" in text and "triage reason: emoji_only" in text
     assert "- Social tickets wait 2.0x longer for a first response" in text
     line = next(line for line in text.splitlines() if line.startswith("platform: x"))
-    assert line.split() == ["platform:", "x", "5", "5", "3.0", "h", "7.6", "h", "1", "5.0", "h", "5.0", "h", "4", "80%"]
+    cells = ["platform:", "x", "5", "5", "3.0", "h", "7.6", "h", "1", "5.0", "h", "5.0", "h", "5", "4", "80%"]
+    assert line.split() == cells
 
 
 @pytest.mark.parametrize(

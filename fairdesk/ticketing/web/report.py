@@ -54,7 +54,7 @@ def _coverage(report: Report) -> Figure:
     groups = [g for g in report.dimension(PLATFORM) if g.tickets]
     rows = []
     for g in groups:
-        text = f"{g.coverage:.0%} ({g.replies} of {g.tickets})" if g.coverage is not None else "—"
+        text = f"{g.coverage:.0%} ({g.replies} of {g.answerable})" if g.coverage is not None else "—"
         rows.append(Row(g.name, g.coverage, 1.0, "ch-social", text, f"{g.name}: {text} complaints answered"))
     return Figure("coverage", "Reply coverage by platform", bars(rows, top=1.0), groups)
 
