@@ -78,8 +78,8 @@ def anonymous(report: Report) -> Report:
                 small.append(others[0])
             hidden |= {(g.dimension, g.name, column) for g in small}
     for g in report.groups:
-        # Coverage would give a hidden count back: it goes with any of the three.
-        if {(g.dimension, g.name, c) for c in ("tickets", "answerable", "replies")} & hidden:
+        # Coverage would give a hidden count back: it goes with any of the three (on the rows that have it).
+        if g.replies is not None and {(g.dimension, g.name, c) for c in ("tickets", "answerable", "replies")} & hidden:
             hidden |= {(g.dimension, g.name, c) for c in ("answerable", "replies")}
     groups = [_blank(g, hidden) for g in report.groups]
     incidents, more = _blank_incidents(report.incidents)

@@ -8,6 +8,7 @@ from fairdesk.ticketing.report import CHANNEL, NEEDED, PLATFORM, TRIAGE, Group, 
 
 MIN_N = 5  # fewer tickets than this in a group: no percentile is compared (nor published: see report_export)
 GAP = 1.25  # the slower group's median is at least this many times the faster one's: called out as a gap
+MIN_GAP_SECONDS = 60  # nor when the medians are less than a minute apart: nobody waits longer in any way that matters
 COVERAGE_GAP = 0.05  # reply coverage differing by this much (5 points) is called out
 _PLURAL = {CHANNEL: "channels", PLATFORM: "platforms", TRIAGE: "tickets with and without human triage"}
 _METRICS: dict[str, tuple[Callable[[Group], Spread], str, str, str]] = {
@@ -65,13 +66,13 @@ def _compare(report: Report, dimension: str, metric: str) -> str | None:
     ready.sort(key=lambda g: spread_of(g).p50 or 0.0)
     fast, slow = ready[0], ready[-1]
     fast_p50, slow_p50 = spread_of(fast).p50 or 0.0, spread_of(slow).p50 or 0.0
-    if fast_p50 > 0 and slow_p50 / fast_p50 >= GAP:
-        ratio = f"{slow_p50 / fast_p50:.1f}x"
-    elif fast_p50 == 0 and slow_p50 >= 60:
-        ratio = f"{duration(slow_p50)}"
-    else:
+    if slow_p50 - fast_p50 < MIN_GAP_SECONDS or (fast_p50 > 0 and slow_p50 / fast_p50 < GAP):
         listed = ", ".join(f"{g.name} {duration(spread_of(g).p50)}" for g in ready)
-        return f"{_PLURAL[dimension].capitalize()} are served alike on {metric}: p50 within {GAP - 1:.0%} ({listed})."
+        return (
+            f"{_PLURAL[dimension].capitalize()} are served alike on {metric}: p50 within {GAP - 1:.0%} or a minute "
+            f"of each other ({listed})."
+        )
+    ratio = f"{slow_p50 / fast_p50:.1f}x" if fast_p50 > 0 else duration(slow_p50)
     sentence = f"{label(slow)} {slower.format(ratio=ratio)} than {label(fast)} at p50"
     return f"{sentence[0].upper()}{sentence[1:]} ({duration(slow_p50)} vs {duration(fast_p50)})."
 
