@@ -97,7 +97,8 @@ def _apart(a: datetime, b: datetime) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    ticket: Ticket
+    ticket_id: int
+    incident_id: int | None  # as read, before any lock
     score: float
 
 
@@ -108,8 +109,9 @@ def best_match(session: Session, ticket: Ticket, rules: IncidentRules) -> Match 
         return None
     low, high = ticket.created_at - rules.window, ticket.created_at + rules.window
     open_incident = select(Incident.id).where(col(Incident.status).in_(OPEN_STATUSES))
+    # Only the columns compared: loading whole tickets would cost more than the comparison itself.
     stmt = (
-        select(Ticket)
+        select(Ticket.id, Ticket.body, Ticket.incident_id)
         .where(
             Ticket.channel == Channel.SOCIAL,
             Ticket.category == ticket.category,
@@ -128,12 +130,12 @@ def best_match(session: Session, ticket: Ticket, rules: IncidentRules) -> Match 
         .limit(CANDIDATES)
     )
     best: Match | None = None
-    for candidate in session.exec(stmt):
-        score = similarity(ticket.body, candidate.body)
-        if score < rules.threshold:
+    for ticket_id, body, incident_id in session.exec(stmt):
+        score = similarity(ticket.body, body)
+        if ticket_id is None or score < rules.threshold:
             continue
-        if best is None or score > best.score or (score == best.score and saved_id(candidate) < saved_id(best.ticket)):
-            best = Match(candidate, score)
+        if best is None or score > best.score or (score == best.score and ticket_id < best.ticket_id):
+            best = Match(ticket_id, incident_id, score)
     return best
 
 
@@ -146,16 +148,22 @@ def link_new_ticket(session: Session, ticket: Ticket) -> Incident | None:
     match = best_match(session, ticket, rules)
     if match is None:
         return None
-    # Lock the matched ticket so two daemons cannot found two incidents on it at once.
-    other = session.get(Ticket, saved_id(match.ticket), with_for_update=True, populate_existing=True)
+    # Locks in one order everywhere (the incident, then its tickets; agents' actions take the same): two daemons
+    # cannot found two incidents on one ticket, and concurrent joins recount one after the other.
+    seen = match.incident_id
+    incident = session.get(Incident, seen, with_for_update=True) if seen is not None else None
+    other = session.get(Ticket, match.ticket_id, with_for_update=True, populate_existing=True)
     if other is None:
         return None
+    if other.incident_id != seen:  # another daemon linked it meanwhile
+        incident = session.get(Incident, other.incident_id, with_for_update=True) if other.incident_id else None
+    if other.incident_id is not None and (incident is None or incident.status not in OPEN_STATUSES):
+        return None  # its incident was closed meanwhile: that one is over
     why = (
         f"{match.score:.2f} similar to {other.ref}, same category '{ticket.category}', "
         f"{_apart(ticket.created_at, other.created_at)} (window {window_words(rules.window)})"
     )
-    incident = session.get(Incident, other.incident_id, with_for_update=True) if other.incident_id else None
-    if incident is None or incident.status not in OPEN_STATUSES:
+    if incident is None:
         incident = Incident(
             category=other.category,
             subject=other.subject,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from fairdesk.config.settings import ConfigError, load_settings
@@ -22,6 +25,7 @@ DOWN = "@brand internet down again in Leeds, nothing loads"
 DOWN_TOO = "@brand is the internet down? nothing loads here in Leeds"
 BILLING = "@brand charged twice this month, I want a refund"
 ROUTER = "@brand my router is dead since the engineer left, the wifi light blinks red"  # 'outage', other words
+REFUND = "@brand refund the internet down days, nothing loads. Refund please"  # as alike as DOWN_TOO, but 'billing'
 
 
 def _sessions(engine: Engine, rules: IncidentRules = DEFAULT_RULES) -> SessionFactory:
@@ -64,7 +68,9 @@ def test_near_duplicates_join_with_a_reason_and_unrelated_complaints_do_not(engi
     post(sessions, "1", DOWN)
     post(sessions, "2", BILLING, minutes=1)
     post(sessions, "3", ROUTER, minutes=2)
-    assert incidents(sessions) == []  # nothing alike yet: no incident of one
+    post(sessions, "5", REFUND, minutes=3)
+    assert similarity(DOWN, REFUND) >= DEFAULT_RULES.threshold
+    assert incidents(sessions) == []  # nothing alike in the same category yet: no incident of one
     post(sessions, "4", DOWN_TOO, minutes=14)
     (incident,) = incidents(sessions)
     by_post = tickets(sessions)
@@ -211,3 +217,35 @@ def test_incident_settings_become_the_rules(tmp_path: Path) -> None:
     path.write_text("[incidents]\nwindow_minutes = 45\nsimilarity = 0.6\nmin_reporters = 3\n", encoding="utf-8")
     rules = IncidentRules.from_settings(load_settings(path).incidents)
     assert rules == IncidentRules(enabled=True, window=timedelta(minutes=45), threshold=0.6, min_reporters=3)
+
+
+def test_reports_arriving_at_once_from_several_daemons_join_one_incident(engine: Engine) -> None:
+    # Other accounts' polls record at the same moment; each daemon's intake locks the incident and then the ticket it
+    # matched, so they found one incident and recount one after another.
+    sessions = _sessions(engine)
+    post(sessions, "1", DOWN)
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def report(n: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            for attempt in range(5):
+                try:
+                    post(sessions, str(10 + n), DOWN_TOO, minutes=1 + n)
+                    return
+                except OperationalError:  # SQLite: the database is busy; a poll would retry the batch
+                    time.sleep(0.05 * (attempt + 1))
+        except BaseException as exc:  # the assertion below reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=report, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    (incident,) = incidents(sessions)
+    by_post = tickets(sessions)
+    assert len(by_post) == 7 and {t.incident_id for t in by_post.values()} == {incident.id}
+    assert incident.reporters == 7
