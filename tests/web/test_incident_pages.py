@@ -16,9 +16,9 @@ from tests.support import mention
 from tests.web.conftest import LINK, Site, csrf_of
 
 OUTAGE = {
-    "21": ("loud_celebrity", "@brand internet down again in Leeds, nothing loads"),
+    "21": ("loud_celebrity", "@brand internet down in Leeds <script>window.pwned=3</script> nothing loads"),
     "22": ("quiet_reader", "@brand is the internet down? nothing loads here in Leeds"),
-    "23": ("third_person", "@brand internet down in Leeds <script>window.pwned=3</script> nothing loads"),
+    "23": ("third_person", "@brand internet down again in Leeds, nothing loads"),
 }
 
 
@@ -56,9 +56,14 @@ def test_queue_lists_the_incident_with_its_reporters_and_the_page_shows_pseudony
         (row,) = queue.select("#incidents tr.incident-row")
         assert row.select_one("td.reporters").text == "3"
         assert row.select_one("a")["href"] == f"/agent/incidents/{incident_id}"
+        tags = {a["href"] for a in queue.select("tr.ticket-row a.tag.incident")}
+        assert tags == {f"/agent/incidents/{incident_id}"} and len(queue.select("tr.ticket-row a.tag.incident")) == 3
         # Revealing a handle on one ticket does not carry over to the incident page: a crowd has no names there.
         loud = site.ticket("21")
         page = client.get(f"/agent/tickets/{loud.id}")
+        why = _soup(page).select_one("#incident")
+        assert why is not None and why.select_one("a")["href"] == f"/agent/incidents/{incident_id}"
+        assert "3 reporters" in why.text and "same category 'outage'" in why.text
         client.post(f"/agent/tickets/{loud.id}", data={"csrf": csrf_of(page.text), "action": "reveal"})
         html = client.get(f"/agent/incidents/{incident_id}").text
         soup = _soup(client.get(f"/agent/incidents/{incident_id}"))
@@ -69,7 +74,7 @@ def test_queue_lists_the_incident_with_its_reporters_and_the_page_shows_pseudony
         assert handle not in html
     reasons = [td.text for td in soup.select("#incident-tickets td.why")]
     assert all("same category 'outage'" in r for r in reasons)
-    # The hostile post is text on the page, never markup.
+    # The hostile first report (shown in full) is text on the page, never markup.
     assert "<script>window.pwned=3</script>" not in html and "&lt;script&gt;window.pwned=3" in html
     assert not soup.select("script")
 
