@@ -243,12 +243,20 @@ def authors_open_ticket(
     return None
 
 
+def lock_incident_of(session: Session, ticket: Ticket) -> Incident | None:
+    """Lock the ticket's incident, if any, before changing the ticket: incident first, then its tickets, everywhere."""
+    if ticket.incident_id is None:
+        return None
+    return session.get(Incident, ticket.incident_id, with_for_update=True)
+
+
 def raise_priority(session: Session, ticket: Ticket, priority: int) -> None:
-    """A later post of the customer's says it is more urgent: the ticket (and its incident) take the more urgent."""
+    """A later post of the customer's says it is more urgent: the ticket (and its incident) take the more urgent.
+    The caller has locked the incident (lock_incident_of)."""
     if priority >= ticket.priority:
         return
     ticket.priority = priority
     session.add(ticket)
-    incident = session.get(Incident, ticket.incident_id, with_for_update=True) if ticket.incident_id else None
+    incident = session.get(Incident, ticket.incident_id) if ticket.incident_id else None
     if incident is not None:
         recount(session, incident)

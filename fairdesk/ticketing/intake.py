@@ -13,7 +13,14 @@ from sqlmodel import Session, col, select
 from fairdesk.listener.base import FoundBy, Mention, MentionKind
 from fairdesk.ticketing.categories import category_for
 from fairdesk.ticketing.deliveries import queue_deliveries
-from fairdesk.ticketing.incidents import authors_open_ticket, link_new_ticket, raise_priority, rules_of, window_words
+from fairdesk.ticketing.incidents import (
+    authors_open_ticket,
+    link_new_ticket,
+    lock_incident_of,
+    raise_priority,
+    rules_of,
+    window_words,
+)
 from fairdesk.ticketing.models import (
     Channel,
     EntryKind,
@@ -196,6 +203,7 @@ def _decide_and_apply(
         category=category_for(mention.text),
     )
     if own is not None:
+        lock_incident_of(session, own)  # before the ticket's row: the order every incident change takes
         _append(session, own, mention)
         raise_priority(session, own, priority_for(verdict))  # what they say now may be more urgent
         why = f"the author's open ticket (window {window_words(rules_of(session).window)})"

@@ -140,6 +140,17 @@ def test_one_persons_other_problem_gets_its_own_ticket_and_a_more_urgent_post_ra
     assert by_post["1"].priority == 1  # severity 4 now: the more urgent of the two posts
 
 
+def test_a_reporters_more_urgent_post_raises_their_incident_too(engine: Engine) -> None:
+    sessions = _sessions(engine)
+    post(sessions, "1", DOWN, author="pat")
+    post(sessions, "2", DOWN_TOO, minutes=1)
+    assert incidents(sessions)[0].priority == 4  # two low-severity reports: below the first reporter step
+    urgent = post(sessions, "3", "@brand internet still down, never fixed, worst week, still broken", author="pat")
+    assert urgent.outcome == Outcome.APPENDED
+    (incident,) = incidents(sessions)
+    assert (tickets(sessions)["1"].priority, incident.priority, incident.reporters) == (1, 1, 2)
+
+
 def test_reporters_are_people_even_when_one_person_has_two_tickets_in_an_incident(engine: Engine) -> None:
     sessions = _sessions(engine, IncidentRules(window=timedelta(minutes=60)))
     post(sessions, "1", DOWN, author="pat")
