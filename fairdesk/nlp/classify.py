@@ -10,6 +10,7 @@ from pathlib import Path
 
 import spacy
 
+from fairdesk.nlp import cascade  # noqa: F401  (importing registers the encoder cascade's factory)
 from fairdesk.nlp.components import COMPLAINT, NOT_COMPLAINT, SEVERITY_LABELS  # importing registers the factory
 from fairdesk.nlp.text import clean, prepare, triage_reason
 
@@ -63,10 +64,11 @@ class Classifier:
         if score < self.threshold:
             return Classification(NOT_COMPLAINT, score, None, reason, self.version)
         # A triaged post keeps the model's best guess as its label, but no severity: a person judges it.
-        return Classification(COMPLAINT, score, None if reason else _severity(cats), reason, self.version)
+        return Classification(COMPLAINT, score, None if reason else severity_level(cats), reason, self.version)
 
 
-def _severity(cats: dict[str, float]) -> int | None:
+def severity_level(cats: dict[str, float]) -> int | None:
+    """The most probable severity level 1..4 in a doc's cats, or None if the pipeline has no severity model."""
     scores = [(cats[label], level) for level, label in enumerate(SEVERITY_LABELS, start=1) if label in cats]
     return max(scores)[1] if scores else None
 

@@ -1,4 +1,4 @@
-"""The `fairdesk_complaint` spaCy component: linear models over n-grams, static embeddings and hand cues."""
+"""The `fairdesk_complaint` spaCy component: linear models over n-grams and hand cues (the fast model)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import minibatch
 
-from fairdesk.nlp.embed import load_embedder
 from fairdesk.nlp.features import (
     HANDLE,
     KEEP_PUNCT,
@@ -38,6 +37,8 @@ COMPLAINT, NOT_COMPLAINT = "complaint", "not_complaint"
 SEVERITY_LABELS = ("sev1", "sev2", "sev3", "sev4")
 # Examples carry these in reference.user_data (set by nlp/train.py from the CSV columns).
 DOMAIN_KEY, SEVERITY_KEY, EMOTION_KEY, SENTIMENT_KEY = "domain", "severity", "emotion", "sentiment"
+# True for the self-written rows (nlp/data/): trained on, but never used to choose hyper-parameters.
+EXTRA_KEY = "extra"
 RANDOM_DOMAIN_PREFIX = "random"
 # Auxiliary tasks: the emotion and sentiment columns of train.csv, folded onto a few classes.
 EMOTIONS = {"anger": 0, "disgust": 0, "sadness": 1, "fear": 1, "joy": 2, "surprise": 3, "other": 3}
@@ -51,7 +52,7 @@ _FILE = "model.msgpack"
 class _Views:
     raw: list[str]  # lowercased tokens, handles kept (says who a post is addressed to)
     plain: list[str]  # lowercased tokens, handles replaced by one placeholder
-    text: str  # the post with handles replaced, for embeddings and hand cues
+    text: str  # the post with handles replaced, for the hand cues
     n_handles: int
     n_hashtags: int
 
@@ -96,7 +97,6 @@ class ComplaintScorer:
         self.name = name
         self.cfg: dict[str, Any] = {**cfg, "char_ngrams": [int(cfg["char_ngrams"][0]), int(cfg["char_ngrams"][1])]}
         self._hand = HandFeatures()
-        self._embedder = load_embedder()
         self.words: TfIdf | None = None
         self.chars: TfIdf | None = None
         self.complaint: LinearModel | None = None
@@ -114,11 +114,10 @@ class ComplaintScorer:
         self._char_cache = CharCache(chars, lo, hi)
 
     def _rows(self, views: Sequence[_Views]) -> tuple[Rows, Rows]:
-        """Feature rows for the chatter model (handles kept; embedding) and the complaint/severity models
-        (handles replaced; embedding and hand cues). Sparse block: word n-grams, then character n-grams."""
+        """Feature rows for the chatter model (handles kept) and the complaint/severity models (handles replaced;
+        hand cues as dense columns). Sparse block: word n-grams, then character n-grams."""
         assert self.words is not None and self.chars is not None and self._char_cache is not None
         sparse = len(self.words) + len(self.chars)
-        emb = self._embedder.embed([v.text for v in views]) * self.cfg["embedding_weight"]
         hand = np.stack([self._hand(v.text, v.n_handles, v.n_hashtags) for v in views]) * self.cfg["hand_weight"]
         n, words, chars = self.cfg["word_ngrams"], self.words, self._char_cache
         char_vocab = self.chars  # a local keeps the assert's narrowing inside rows() below
@@ -133,7 +132,7 @@ class ComplaintScorer:
             indptr, indices, data = tfidf_rows([(words, [w for w, _ in ids]), (char_vocab, [c for _, c in ids])])
             return Rows(indptr, indices, data.astype(np.float64), sparse, dense.astype(np.float64))
 
-        return rows(raw_ids, emb), rows(plain_ids, np.hstack([emb, hand]))
+        return rows(raw_ids, np.zeros((len(views), 0))), rows(plain_ids, hand)
 
     # -- spaCy component protocol ----------------------------------------------------------------------------
 
@@ -319,7 +318,6 @@ def _model(weights: Any) -> LinearModel | None:
         "word_ngrams": 2,
         "char_ngrams": [2, 5],
         "min_df": 2,
-        "embedding_weight": 0.5,
         "hand_weight": 0.3,
         "complaint_c": 10.0,
         "random_c": 10.0,
@@ -337,7 +335,6 @@ def make_complaint_scorer(
     word_ngrams: int,
     char_ngrams: list[int],
     min_df: int,
-    embedding_weight: float,
     hand_weight: float,
     complaint_c: float,
     random_c: float,

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+
 from fairdesk.nlp.classify import COMPLAINT, Classifier
 from fairdesk.nlp.train import read_labelled
 
@@ -44,37 +46,24 @@ class Report:
     n_triaged: int = 0
 
 
-def _f1(p: float, r: float) -> float:
-    return 2 * p * r / (p + r) if p + r else 0.0
-
-
 def score(y_true: Sequence[int], y_pred: Sequence[int]) -> Scores:
     """Compute Scores from 0/1 gold labels and predictions (1 = complaint)."""
     if len(y_true) != len(y_pred):
         raise ValueError("y_true and y_pred differ in length")
-    tp = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t and p)
-    fp = sum(1 for t, p in zip(y_true, y_pred, strict=True) if not t and p)
-    fn = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t and not p)
-    tn = len(y_true) - tp - fp - fn
-    prec = tp / (tp + fp) if tp + fp else 0.0
-    rec = tp / (tp + fn) if tp + fn else 0.0
-    neg_prec = tn / (tn + fn) if tn + fn else 0.0
-    neg_rec = tn / (tn + fp) if tn + fp else 0.0
-    f1_pos, f1_neg = _f1(prec, rec), _f1(neg_prec, neg_rec)
     n = len(y_true)
-    return Scores(n, (tp + tn) / n if n else 0.0, (f1_pos + f1_neg) / 2, prec, rec, f1_pos, tp, fp, fn, tn)
+    if n == 0:
+        return Scores(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0, 0)
+    (tn, fp), (fn, tp) = confusion_matrix(y_true, y_pred, labels=[0, 1]).tolist()
+    prec, rec, f1, _ = precision_recall_fscore_support(y_true, y_pred, labels=[0, 1], zero_division=0.0)
+    return Scores(n, (tp + tn) / n, float(f1.mean()), float(prec[1]), float(rec[1]), float(f1[1]), tp, fp, fn, tn)
 
 
 def macro_f1_multi(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
     """Macro F1 over the classes present in `y_true` (used for severity levels)."""
     labels = sorted(set(y_true))
-    f1s = []
-    for lab in labels:
-        tp = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t == lab and p == lab)
-        fp = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t != lab and p == lab)
-        fn = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t == lab and p != lab)
-        f1s.append(_f1(tp / (tp + fp) if tp + fp else 0.0, tp / (tp + fn) if tp + fn else 0.0))
-    return sum(f1s) / len(f1s) if f1s else 0.0
+    if not labels:
+        return 0.0
+    return float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0.0))
 
 
 def is_company(domain: str) -> bool:

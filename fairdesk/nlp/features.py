@@ -6,9 +6,10 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
-from vaderSentiment.vaderSentiment import NEGATE, SentimentIntensityAnalyzer
 
 HANDLE = "@user"
 URL = "http://url"
@@ -31,6 +32,27 @@ _TIME = frozenset(
 _POLITE = frozenset("thanks thank please pls plz appreciate love great awesome amazing".split())
 _WH = frozenset("why how what when where who".split())
 N_HAND = 23
+# VADER's word valences (word<TAB>mean rating), cut from vader_lexicon.txt of vaderSentiment 3.3.2 (MIT, C.J. Hutto;
+# licence in data/VADER_LICENSE.txt): the only part of that package we used.
+VADER_LEXICON = Path(__file__).resolve().parent / "data" / "vader_lexicon.tsv"
+# vaderSentiment's NEGATE list (same licence).
+VADER_NEGATE = frozenset(
+    """aint arent cannot cant couldnt darent didnt doesnt ain't aren't can't couldn't daren't didn't doesn't dont hadnt
+    hasnt havent isnt mightnt mustnt neither don't hadn't hasn't haven't isn't mightn't mustn't neednt needn't never
+    none nope nor not nothing nowhere oughtnt shant shouldnt uhuh wasnt werent oughtn't shan't shouldn't uh-uh wasn't
+    weren't without wont wouldnt won't wouldn't rarely seldom despite""".split()
+)
+
+
+@lru_cache(maxsize=1)
+def vader_lexicon() -> dict[str, float]:
+    """word -> valence (-4..4); a later line for the same word wins, as in vaderSentiment."""
+    lexicon: dict[str, float] = {}
+    with VADER_LEXICON.open(encoding="utf-8") as fh:
+        for line in fh:
+            word, _, valence = line.rstrip("\n").partition("\t")
+            lexicon[word] = float(valence)
+    return lexicon
 
 
 def word_terms(tokens: Sequence[str], ngrams: int) -> list[str]:
@@ -134,7 +156,7 @@ class CharCache:
 
 
 class LexiconSentiment:
-    """VADER's word valences (its lexicon file, from the vaderSentiment package) summed the way VADER does, with its
+    """VADER's word valences (its lexicon, vendored in data/vader_lexicon.tsv) summed the way VADER does, with its
     negation rule (a negation among the three words before flips and damps a valence), but without its other
     heuristics: a tenth of the cost, and the same four numbers: compound, pos, neg, neu."""
 
@@ -142,8 +164,8 @@ class LexiconSentiment:
     _ALPHA = 15.0  # vaderSentiment's normalize() constant
 
     def __init__(self) -> None:
-        self._lexicon: dict[str, float] = SentimentIntensityAnalyzer().lexicon
-        self._negate = frozenset(NEGATE) | _NEGATION
+        self._lexicon = vader_lexicon()
+        self._negate = VADER_NEGATE | _NEGATION
 
     def __call__(self, words: Sequence[str]) -> tuple[float, float, float, float]:
         lexicon, negate = self._lexicon, self._negate

@@ -1,16 +1,19 @@
-"""L2-regularised logistic regression (binary or multinomial) on sparse rows, fitted by L-BFGS in numpy."""
+"""Feature rows (sparse n-grams beside dense columns) and logistic regressions on them, fitted by scikit-learn."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
 logger = logging.getLogger(__name__)
-_HISTORY = 10
-_ARMIJO = 1e-4
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,68 +79,12 @@ class Rows:
             out[nonempty] = np.add.reduceat(prod, self.indptr[:-1][nonempty], axis=0)
         return out
 
-    def gradient(self, resid: np.ndarray) -> np.ndarray:
-        """X^T @ resid with an intercept row, shaped like the weights."""
-        lengths = np.diff(self.indptr)
-        sparse = np.stack(
-            [
-                np.bincount(self.indices, weights=self.data * np.repeat(resid[:, j], lengths), minlength=self.n_sparse)
-                for j in range(resid.shape[1])
-            ],
-            axis=1,
-        )
-        return np.vstack([sparse, self.dense.T @ resid, resid.sum(axis=0, keepdims=True)])
+    def to_csr(self) -> sp.csr_matrix:
+        """All columns as one scipy CSR matrix (sparse block, then dense block), for fitting."""
+        import scipy.sparse as sp  # training only (see fit)
 
-
-def _minimise(
-    fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray, max_iter: int, tol: float
-) -> tuple[np.ndarray, int]:
-    x = x0
-    f, g = fun(x)
-    s_hist: list[np.ndarray] = []
-    y_hist: list[np.ndarray] = []
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):  # noqa: B007  (n_iter is reported)
-        if float(np.abs(g).max()) <= tol:
-            break
-        q = g.copy()
-        alphas = []
-        for s, yv in zip(reversed(s_hist), reversed(y_hist), strict=True):
-            rho = 1.0 / float(yv @ s)
-            a = rho * float(s @ q)
-            q -= a * yv
-            alphas.append((rho, a, s, yv))
-        if s_hist:
-            q *= float(s_hist[-1] @ y_hist[-1]) / float(y_hist[-1] @ y_hist[-1])
-        else:
-            q /= max(1.0, float(np.linalg.norm(g)))
-        for rho, a, s, yv in reversed(alphas):
-            q += s * (a - rho * float(yv @ q))
-        d = -q
-        slope = float(g @ d)
-        if slope >= 0:  # not a descent direction: restart from steepest descent
-            s_hist.clear()
-            y_hist.clear()
-            d, slope = -g, -float(g @ g)
-        step = 1.0
-        while True:
-            x_new = x + step * d
-            f_new, g_new = fun(x_new)
-            if f_new <= f + _ARMIJO * step * slope or step < 1e-12:
-                break
-            step *= 0.5
-        s, yv = x_new - x, g_new - g
-        if float(s @ yv) > 1e-12:
-            s_hist.append(s)
-            y_hist.append(yv)
-            if len(s_hist) > _HISTORY:
-                s_hist.pop(0)
-                y_hist.pop(0)
-        converged = abs(f - f_new) <= 1e-10 * max(1.0, abs(f))
-        x, f, g = x_new, f_new, g_new
-        if converged:
-            break
-    return x, n_iter
+        sparse = sp.csr_matrix((self.data, self.indices, self.indptr), shape=(self.n_rows, self.n_sparse))
+        return sp.hstack([sparse, sp.csr_matrix(self.dense)], format="csr")
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,41 +130,23 @@ def fit(
     max_iter: int = 500,
     tol: float = 1e-4,
 ) -> LinearModel:
-    """Minimise c * sum(weighted log loss) + ||w||^2 / 2 (intercept unpenalised); deterministic, like sklearn's.
+    """Minimise c * sum(weighted log loss) + ||w||^2 / 2 (intercept unpenalised) with scikit-learn's L-BFGS
+    logistic regression; binary for two classes, multinomial otherwise. Deterministic: same rows, same weights."""
+    # Imported here: scikit-learn (with scipy) costs ~80 MB resident, and a daemon only predicts.
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
 
-    Internally the objective is divided by c * n (as scikit-learn does), so `tol` bounds the largest gradient
-    entry of the mean loss.
-    """
     y = np.asarray(y, dtype=np.int64)
-    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-    weights = np.ones(len(y))
-    if balanced:
-        weights = (len(y) / (n_classes * np.maximum(counts, 1.0)))[y]
-    k = 1 if n_classes == 2 else n_classes
-    n_feat = x.n_features + 1
-    n_rows = max(len(y), 1)
-    penal = np.ones((n_feat, k))
-    penal[-1] = 0.0
-    onehot = np.zeros((len(y), n_classes))
-    onehot[np.arange(len(y)), y] = 1.0
-
-    def fun(flat: np.ndarray) -> tuple[float, np.ndarray]:
-        w = flat.reshape(n_feat, k)
-        z = x.scores(w)
-        if k == 1:
-            z1 = z[:, 0]
-            loss = np.logaddexp(0.0, z1) - y * z1
-            resid = (1.0 / (1.0 + np.exp(-z1)) - y)[:, None]
-        else:
-            z = z - z.max(axis=1, keepdims=True)
-            logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-            loss = -(onehot * logp).sum(axis=1)
-            resid = np.exp(logp) - onehot
-        resid *= (weights / n_rows)[:, None]
-        grad = x.gradient(resid) + penal * w / (c * n_rows)
-        value = float(weights @ loss) / n_rows + 0.5 * float(((penal * w) * w).sum()) / (c * n_rows)
-        return value, grad.ravel()
-
-    flat, n_iter = _minimise(fun, np.zeros(n_feat * k), max_iter, tol)
-    logger.debug("logistic regression: %d rows, %d features, %d classes, %d iterations", n_rows, n_feat, k, n_iter)
-    return LinearModel(flat.reshape(n_feat, k).astype(np.float32))
+    model = LogisticRegression(
+        C=c, class_weight="balanced" if balanced else None, max_iter=max_iter, tol=tol, solver="lbfgs"
+    )
+    with warnings.catch_warnings():
+        # A capped iteration count is a choice here (as it was with our own L-BFGS), not an error.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(x.to_csr(), y)
+    coef = np.asarray(model.coef_, dtype=np.float64)  # (1, n_features) binary, (n_classes, n_features) otherwise
+    weights = np.vstack([coef.T, np.asarray(model.intercept_, dtype=np.float64)[None, :]])
+    if n_classes > 2 and weights.shape[1] != n_classes:
+        raise ValueError(f"expected {n_classes} classes in y, found {weights.shape[1]}")
+    logger.debug("logistic regression: %d rows, %d features, %d classes", x.n_rows, x.n_features, n_classes)
+    return LinearModel(weights.astype(np.float32))

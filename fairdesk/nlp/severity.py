@@ -30,7 +30,10 @@ CUES = (
             r"false",
             r"mislead\w*",
             r"overcharg\w*",
-            r"charged (?:me )?(?:twice|double|again)",
+            r"(?:charged|billed|debited|taken) (?:me |my card )?(?:twice|double|two times|again)",
+            # cut off from the service: an account or a line the customer cannot use, whatever the tone
+            r"locked out",
+            r"(?:no|without) (?:service|signal|internet|broadband|wifi|power|connection|phone line) (?:for|since)",
             r"double charg\w*",
             r"refus\w*",
             r"ignor\w*",

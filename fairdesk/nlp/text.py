@@ -60,6 +60,11 @@ def prepare(cleaned: str) -> str:
     return _URL_RE.sub(URL_TOKEN, cleaned) or EMPTY_TOKEN
 
 
+def mask_handles(text: str, placeholder: str = "@user") -> str:
+    """`text` with every @handle replaced by one placeholder (who is addressed says little about the complaint)."""
+    return _HANDLE_RE.sub(placeholder, text)
+
+
 def _content(text: str) -> str:
     """What is left to judge once handles, URLs and HTML tags are gone."""
     text = _URL_RE.sub(" ", text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import logging
 import random
@@ -18,7 +19,15 @@ from spacy.training import Example
 from spacy.util import fix_random_seed, load_config, load_model_from_config, minibatch
 
 from fairdesk.nlp.classify import load_pipeline, model_version
-from fairdesk.nlp.components import COMPLAINT, DOMAIN_KEY, EMOTION_KEY, NOT_COMPLAINT, SENTIMENT_KEY, SEVERITY_KEY
+from fairdesk.nlp.components import (
+    COMPLAINT,
+    DOMAIN_KEY,
+    EMOTION_KEY,
+    EXTRA_KEY,
+    NOT_COMPLAINT,
+    SENTIMENT_KEY,
+    SEVERITY_KEY,
+)
 from fairdesk.nlp.text import clean, prepare
 
 logger = logging.getLogger(__name__)
@@ -40,6 +49,7 @@ class Row:
     domain: str = ""
     emotion: str = ""  # optional auxiliary labels (train.csv has them); they shape the complaint model's features
     sentiment: str = ""
+    extra: bool = False  # a self-written row: trained on, never used to choose hyper-parameters
 
 
 class DataError(ValueError):
@@ -97,6 +107,7 @@ def _examples(nlp: spacy.Language, rows: Sequence[Row]) -> list[Example]:
         ref.user_data[SEVERITY_KEY] = row.severity
         ref.user_data[EMOTION_KEY] = row.emotion
         ref.user_data[SENTIMENT_KEY] = row.sentiment
+        ref.user_data[EXTRA_KEY] = row.extra
         examples.append(Example(nlp.make_doc(text), ref))
     return examples
 
@@ -145,7 +156,7 @@ def train(
     started = time.perf_counter()
     rows = read_rows(csv_path, limit=limit)
     for extra in extra_csv:
-        rows.extend(read_rows(extra))
+        rows.extend(dataclasses.replace(r, extra=True) for r in read_rows(extra))
     nlp = build_pipeline(rows, seed=seed, config_path=config_path)
     sources = [{"file": Path(p).name, "sha256": _sha256(Path(p))} for p in (csv_path, *extra_csv)]
     nlp.meta["sources"] = sources

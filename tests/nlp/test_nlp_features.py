@@ -1,4 +1,4 @@
-"""Tests for n-gram extraction, tf-idf vectors, hand cues and the static embedder."""
+"""Tests for n-gram extraction, tf-idf vectors and hand cues."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 
-from fairdesk.nlp import embed
 from fairdesk.nlp.features import HandFeatures, LexiconSentiment, TfIdf, char_terms, tfidf_rows, word_terms
 
 
@@ -72,21 +71,3 @@ def test_tfidf_rows_match_per_row_vectors() -> None:
         lo, hi = indptr[r], indptr[r + 1]
         assert indices[lo:hi].tolist() == [*wi.tolist(), *(ci + len(words)).tolist()]
         assert data[lo:hi] == pytest.approx(np.concatenate([wv, cv]), abs=1e-6)
-
-
-def test_embedder_rows_are_unit_or_zero() -> None:
-    emb = embed.load_embedder().embed(["my order never came", "", "my order never came"])
-    assert emb.shape == (3, 256)
-    assert np.linalg.norm(emb[0]) == pytest.approx(1.0, abs=1e-5)
-    assert not emb[1].any()
-    assert np.array_equal(emb[0], emb[2])
-
-
-def test_missing_wordllama_package_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(embed.importlib.util, "find_spec", lambda name: None)
-    embed.load_embedder.cache_clear()
-    try:
-        with pytest.raises(embed.EmbeddingUnavailable, match="wordllama"):
-            embed.load_embedder()
-    finally:
-        embed.load_embedder.cache_clear()

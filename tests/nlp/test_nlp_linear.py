@@ -1,4 +1,4 @@
-"""Tests for the numpy logistic regression and its sparse+dense rows."""
+"""Tests for the feature rows (sparse + dense) and the logistic regressions fitted on them."""
 
 from __future__ import annotations
 
@@ -35,20 +35,12 @@ def test_take_and_append_dense() -> None:
     assert (wide.scores(w2) - rows.scores(w))[:, 0].tolist() == pytest.approx([3.0, 3.0, 3.0])
 
 
-def test_gradient_matches_finite_differences() -> None:
+def test_to_csr_holds_sparse_then_dense_columns() -> None:
     rows = _rows()
-    rng = np.random.default_rng(0)
-    w = rng.normal(size=(5, 2))
-    resid = rng.normal(size=(3, 2))
-    # d/dw of sum(resid * scores(w)) is X^T resid
-    grad = rows.gradient(resid)
-    eps = 1e-6
-    for i in range(5):
-        for j in range(2):
-            d = np.zeros_like(w)
-            d[i, j] = eps
-            num = ((resid * rows.scores(w + d)).sum() - (resid * rows.scores(w - d)).sum()) / (2 * eps)
-            assert grad[i, j] == pytest.approx(num, rel=1e-5, abs=1e-6)
+    w = np.array([[1.0], [10.0], [100.0], [1000.0], [0.5]])
+    dense = rows.to_csr().toarray()
+    assert dense.tolist() == [[1.0, 0.0, 0.5, 1.0], [0.0, 0.0, 0.0, 2.0], [0.0, 2.0, 0.0, 0.0]]
+    assert (dense @ w[:-1, 0] + w[-1, 0]).tolist() == pytest.approx(rows.scores(w)[:, 0].tolist())
 
 
 def _toy(n: int = 200) -> tuple[Rows, np.ndarray]:
