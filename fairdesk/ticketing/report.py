@@ -27,7 +27,10 @@ from fairdesk.ticketing.models import (
 
 # Groups in the order the report shows them. Every group of a dimension is measured the same way.
 ALL, CHANNEL, PLATFORM, TRIAGE, TRIAGE_REASON = "all", "channel", "platform", "triage", "triage reason"
-DIMENSIONS = (ALL, CHANNEL, PLATFORM, TRIAGE, TRIAGE_REASON)
+# Priority is content's urgency and is meant to differ: it is shown (a gap between channels may come from their mix
+# of priorities) but never compared in the verdict.
+PRIORITY, PRIORITY_CHANNEL = "priority", "priority and channel"
+DIMENSIONS = (ALL, CHANNEL, PLATFORM, TRIAGE, TRIAGE_REASON, PRIORITY, PRIORITY_CHANNEL)
 NEEDED, NOT_NEEDED = "needed", "not needed"
 RESOLVED = (Status.SOLVED.value, Status.CLOSED.value)
 _STATUS_PREFIX = "Status: "  # how store.set_status writes a status change on the timeline
@@ -121,7 +124,7 @@ def _seconds(start: datetime, end: datetime) -> float:
     return max(0.0, (_aware(end) - _aware(start)).total_seconds())
 
 
-def _keys(channel: str, platform: str | None, triage_reason: str | None) -> Iterable[tuple[str, str]]:
+def _keys(channel: str, platform: str | None, triage_reason: str | None, priority: int) -> Iterable[tuple[str, str]]:
     yield ALL, ALL
     yield CHANNEL, channel
     if channel == Channel.SOCIAL and platform:
@@ -129,6 +132,8 @@ def _keys(channel: str, platform: str | None, triage_reason: str | None) -> Iter
     yield TRIAGE, NEEDED if triage_reason else NOT_NEEDED
     if triage_reason:
         yield TRIAGE_REASON, triage_reason
+    yield PRIORITY, f"P{priority}"
+    yield PRIORITY_CHANNEL, f"P{priority} {channel}"
 
 
 def build_report(*, session: Session, since: datetime, until: datetime) -> Report:
@@ -150,6 +155,7 @@ def build_report(*, session: Session, since: datetime, until: datetime) -> Repor
             col(Ticket.filed_at),
             col(Ticket.first_response_at),
             col(Ticket.found_by),
+            col(Ticket.priority),
         ).where(*period)
     ).all()
     first: dict[int, datetime] = {}
@@ -178,7 +184,7 @@ def build_report(*, session: Session, since: datetime, until: datetime) -> Repor
     for name in (NEEDED, NOT_NEEDED):
         acc[(TRIAGE, name)] = _Acc()
     for row in rows:
-        for key in _keys(row.channel, row.platform, row.triage_reason):
+        for key in _keys(row.channel, row.platform, row.triage_reason, row.priority):
             a = acc.setdefault(key, _Acc())
             a.tickets += 1
             if row.id in first:
@@ -202,10 +208,17 @@ def build_report(*, session: Session, since: datetime, until: datetime) -> Repor
     return Report(since=since, until=until, groups=groups, incidents=_incidents(session, period))
 
 
+def _channel_rank(name: str) -> int:
+    return [c.value for c in Channel].index(name) if name in Channel.__members__.values() else 9
+
+
 def _order(key: tuple[str, str]) -> tuple[int, str]:
     dim, name = key
     if dim == CHANNEL:
-        return [c.value for c in Channel].index(name) if name in Channel.__members__.values() else 99, name
+        return _channel_rank(name), name
+    if dim == PRIORITY_CHANNEL:
+        priority, _, channel = name.partition(" ")
+        return int(priority[1:]) * 10 + _channel_rank(channel), name
     if dim == TRIAGE:
         return (0 if name == NOT_NEEDED else 1), name
     return 0, name

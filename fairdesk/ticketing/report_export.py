@@ -169,8 +169,8 @@ def table_text(report: Report) -> str:
     lines = [
         f"fairdesk report: tickets filed from {report.since:%Y-%m-%d %H:%M} to {report.until:%Y-%m-%d %H:%M} UTC",
         "",
-        f"{'':<26}{'':>8}  {'first response':^22}  {'resolution':^22}  {'public replies':^23}",
-        f"{'group':<26}{'tickets':>8}  {'n':>5} {'p50':>8} {'p90':>7}  {'n':>5} {'p50':>8} {'p90':>7}  "
+        f"{'':<32}{'':>8}  {'first response':^22}  {'resolution':^22}  {'public replies':^23}",
+        f"{'group':<32}{'tickets':>8}  {'n':>5} {'p50':>8} {'p90':>7}  {'n':>5} {'p50':>8} {'p90':>7}  "
         f"{'due':>6} {'sent':>6} {'coverage':>9}",
     ]
     for g in report.groups:
@@ -179,7 +179,7 @@ def table_text(report: Report) -> str:
         replies = "" if g.replies is None else show(g, "replies", str(g.replies))
         coverage = "" if g.coverage is None else show(g, "replies", f"{g.coverage:.0%}")
         lines.append(
-            f"{name[:26]:<26}{show(g, 'tickets', str(g.tickets)):>8}  "
+            f"{name[:32]:<32}{show(g, 'tickets', str(g.tickets)):>8}  "
             f"{spread(g, 'first_response', g.first_response):>22}  {spread(g, 'resolution', g.resolution):>22}  "
             f"{due:>6} {replies:>6} {coverage:>9}"
         )

@@ -156,6 +156,10 @@ def test_first_response_percentiles_by_channel_platform_and_triage(report: Repor
     assert _cells(report, "triage", "not needed")[:2] == (15, 14)
     assert _cells(report, "triage reason", "not_english")[:2] == (2, 2)
     assert [g.name for g in report.dimension("channel")] == ["social", "web", "email"]
+    # Priority, and channel within it: shown so that a channel gap can be told from a mix of priorities.
+    assert [g.name for g in report.dimension("priority and channel")] == ["P3 social", "P3 web", "P3 email"]
+    assert _cells(report, "priority and channel", "P3 web") == _cells(report, "channel", "web")
+    assert _cells(report, "priority", "P3")[:2] == (18, 17)
 
 
 def test_resolution_comes_from_the_status_timeline(report: Report) -> None:
@@ -264,6 +268,7 @@ def test_the_anonymous_export_suppresses_small_cells_and_what_would_give_them_aw
 def test_the_terminal_table_shows_every_group_and_the_verdict(report: Report) -> None:
     text = table_text(report)
     assert "channel: social" in text and "platform: bluesky" in text and "triage reason: emoji_only" in text
+    assert "priority and channel: P3 social " in text
     assert "- Social tickets wait 2.0x longer for a first response" in text
     line = next(line for line in text.splitlines() if line.startswith("platform: x"))
     cells = ["platform:", "x", "5", "5", "3.0", "h", "7.6", "h", "1", "5.0", "h", "5.0", "h", "5", "4", "80%"]

@@ -46,6 +46,8 @@ def test_the_page_draws_each_figure_as_svg_beside_its_table(site: Site) -> None:
     # The chart holds the same numbers: one dark and one light bar per measured group.
     bars = soup.select("#chart-first_response rect")
     assert {b.find("title").text for b in bars} >= {"channel: social: p50 2.0 h · p90 4.0 h · n 11"}  # type: ignore[union-attr]
+    within = soup.select_one('#table-priority tr[data-group="priority and channel:P3 social"] .p50')
+    assert within is not None and within.text == "2.0 h"
     coverage = {r["data-group"]: r.select_one(".coverage").text for r in soup.select("#table-coverage tbody tr")}
     assert coverage == {"x": "80%", HOSTILE: "100%"}
     verdict = [li.text for li in soup.select("#verdict li")]
