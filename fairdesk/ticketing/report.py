@@ -286,7 +286,7 @@ DEFAULT_DAYS = 30
 def parse_period(since: str | None, until: str | None, *, now: datetime | None = None) -> tuple[datetime, datetime]:
     """[since, until) from what a person typed: ISO dates or times, UTC unless an offset is given. A date alone as
     ``until`` means up to the end of that day; with neither, the last 30 days. Raises ValueError naming the fault."""
-    end = now or datetime.now(UTC)
+    end = now or datetime.now(UTC).replace(microsecond=0)
     if until:
         end = _moment(until, "end")
         if len(until.strip()) == 10:  # a date: that whole day is in the period

@@ -6,10 +6,11 @@ import csv
 import io
 from dataclasses import replace
 
-from fairdesk.ticketing.report import ALL, DIMENSIONS, Group, Incidents, Report, Spread
+from fairdesk.ticketing.report import ALL, DIMENSIONS, PRIORITY_CHANNEL, Group, Incidents, Report, Spread
 from fairdesk.ticketing.verdict import MIN_N, duration, verdicts
 
 SUPPRESSED = "suppressed"
+CROSS = (PRIORITY_CHANNEL,)  # left out of the anonymous export
 INCIDENTS = ("incidents", ALL)  # the (dimension, group) under which incident cells are suppressed
 COUNTS = (
     "tickets",
@@ -65,9 +66,13 @@ def anonymous(report: Report) -> Report:
     """The report an operator can publish: counts and percentiles only, and no cell measuring 1 to 4 tickets.
 
     A small cell is suppressed; so is the next smallest of its dimension when it is the only one, because the
-    dimension's total is published and would give it away by subtraction. Suppressed cells hold 0 or None, so no
-    output can show the true figure by mistake. Nothing in a report names a ticket, customer or text to begin with.
+    dimension's total is published and would give it away by subtraction; cross-tabulations are left out. Suppressed
+    cells hold 0 or None, so no output can show the true figure by mistake. Nothing in a report names a ticket,
+    customer or text to begin with.
     """
+    # A cross-tabulation (priority x channel) could be worked out from the priority and channel totals around a
+    # suppressed cell; one-way tables only are published.
+    report = replace(report, groups=[g for g in report.groups if g.dimension not in CROSS])
     hidden: set[tuple[str, str, str]] = set()
     for dimension in DIMENSIONS:
         groups = report.dimension(dimension)

@@ -251,6 +251,8 @@ def test_the_anonymous_export_suppresses_small_cells_and_what_would_give_them_aw
     # 3 triaged tickets: suppressed, and so is the other side of that split.
     assert rows[("triage", "needed")]["tickets"] == rows[("triage", "not needed")]["tickets"] == "suppressed"
     assert rows[("triage reason", "not_english")]["first_response_p90_s"] == "suppressed"
+    # Cross-tabulations are left out: P3 minus P3 social would give P3 web back.
+    assert not [key for key in rows if key[0] == "priority and channel"] and rows[("priority", "P3")]["tickets"] == "18"
     assert rows[("triage", "needed")]["public_replies"] == rows[("channel", "email")]["reply_coverage"] == ""  # n/a
     # 5 and 6 tickets: both shown, but x's 4 replies are a small cell (one complaint went unanswered), so its
     # coverage goes, and bluesky's with it.
