@@ -41,7 +41,14 @@ from fairdesk.listener.base import (
     TransientError,
 )
 from fairdesk.listener.bluesky_cursor import LOOKBACK, FetchCursor, parse_time
-from fairdesk.listener.bluesky_records import check_template, check_text, link_spans, reply_rkey
+from fairdesk.listener.bluesky_records import (
+    PostFields,
+    check_template,
+    check_text,
+    link_spans,
+    raw_post_fields,
+    reply_rkey,
+)
 from fairdesk.listener.bluesky_session import FileSessionStore, MemorySessionStore, SessionStore
 
 __all__ = ["BlueskyAdapter", "check_template", "link_facets", "make_bluesky_adapter"]
@@ -369,12 +376,12 @@ class BlueskyAdapter:
         return posts
 
     def _to_mention(self, post: models.AppBskyFeedDefs.PostView, kind: MentionKind) -> Mention | None:
-        record = post.record
-        if not isinstance(record, models.AppBskyFeedPost.Record):
-            logger.debug("bluesky %s: %s is not a post record; skipped", self.account, post.uri)
+        fields = _post_fields(post.record)
+        if fields is None:
+            logger.warning("bluesky %s: %s is not a post record; skipped", self.account, post.uri)
             return None
         try:
-            created_at = parse_time(record.created_at)
+            created_at = parse_time(fields.created_at)
         except ValueError:
             created_at = parse_time(post.indexed_at)
         author = post.author  # only did and handle are read: everything else there is reach or profile
@@ -385,15 +392,15 @@ class BlueskyAdapter:
             post_id=post.uri,
             author_id=author.did,
             author_handle=author.handle,
-            text=record.text,
+            text=fields.text,
             created_at=created_at,
             url=f"https://bsky.app/profile/{handle}/post/{post.uri.rsplit('/', 1)[-1]}",
             kind=kind,
             addresses_account=kind in REPLYABLE,
             from_account=author.did == self._did,
-            reply_to_id=record.reply.parent.uri if record.reply else None,
-            conversation_id=record.reply.root.uri if record.reply else post.uri,
-            lang=record.langs[0] if record.langs else None,
+            reply_to_id=fields.parent,
+            conversation_id=fields.root or post.uri,
+            lang=fields.langs[0] if fields.langs else None,
         )
 
     def _decode(self, since: str | None) -> FetchCursor | None:
@@ -521,6 +528,20 @@ class BlueskyAdapter:
             method,
             datetime.fromtimestamp(until, tz=UTC).isoformat(),
         )
+
+
+def _post_fields(record: Any) -> PostFields | None:
+    """The fields a Mention needs from a post record, typed by the SDK or not (see ``raw_post_fields``)."""
+    if isinstance(record, models.AppBskyFeedPost.Record):
+        reply = record.reply
+        return PostFields(
+            record.text,
+            record.created_at,
+            reply.parent.uri if reply else None,
+            reply.root.uri if reply else None,
+            list(record.langs or []),
+        )
+    return raw_post_fields(record.to_dict() if hasattr(record, "to_dict") else record)
 
 
 def link_facets(text: str) -> list[models.AppBskyRichtextFacet.Main]:

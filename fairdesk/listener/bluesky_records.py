@@ -1,9 +1,12 @@
-"""What fairdesk writes to Bluesky, as plain values: text limits, link spans and the reply's record key."""
+"""Bluesky post records as plain values: what fairdesk reads from one, and what it writes (text limits, link spans,
+the reply's record key)."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
+from typing import Any
 
 import regex
 
@@ -73,3 +76,33 @@ def reply_rkey(post_uri: str) -> str:
 
 def _tid(value: int) -> str:
     return "".join(_TID_ALPHABET[(value >> (5 * i)) & 31] for i in reversed(range(TID_LENGTH)))
+
+
+@dataclass(frozen=True, slots=True)
+class PostFields:
+    """What a Mention takes from an app.bsky.feed.post record."""
+
+    text: str
+    created_at: str
+    parent: str | None  # the post it replies to
+    root: str | None  # its thread's first post
+    langs: list[str]
+
+
+def raw_post_fields(raw: Any) -> PostFields | None:
+    """The fields of a post record the SDK left untyped, e.g. one over the lexicon's 300 graphemes (a repository may
+    hold one: schema validation is the writer's choice). It is still a post that may mention the brand, so it is read
+    from its raw JSON instead of being dropped; anything that is not a post with a text gives ``None``."""
+    if not isinstance(raw, dict) or raw.get("$type") != "app.bsky.feed.post" or not isinstance(raw.get("text"), str):
+        return None
+    reply_raw = raw.get("reply")
+    reply: dict[str, Any] = reply_raw if isinstance(reply_raw, dict) else {}
+    parent, root = reply.get("parent"), reply.get("root")
+    langs = raw.get("langs")
+    return PostFields(
+        raw["text"],
+        str(raw.get("createdAt") or ""),
+        str(parent["uri"]) if isinstance(parent, dict) and parent.get("uri") else None,
+        str(root["uri"]) if isinstance(root, dict) and root.get("uri") else None,
+        [str(lang) for lang in langs] if isinstance(langs, list) else [],
+    )

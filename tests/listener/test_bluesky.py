@@ -385,6 +385,24 @@ def make_adapter(pds: FakePds, monkeypatch: pytest.MonkeyPatch) -> Iterator[Call
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
+def test_a_post_the_sdk_cannot_validate_is_still_a_mention_with_all_its_text(pds: FakePds, make_adapter) -> None:
+    """A repository may hold a post over the lexicon's 300 graphemes (validation is the writer's choice); the SDK
+    leaves such a record untyped. It used to be dropped without an outcome; it is a complaint like any other."""
+    long_text = "@brand.test " + "my router has been down for days and nobody calls back. " * 60
+    root = pds.add(1, "mention", T0, text=long_text)
+    reply = pds.add(2, "reply", T0 + timedelta(seconds=1), text="still down " * 400, reply_to=root)
+
+    batch = make_adapter().fetch(None)
+
+    assert [(m.post_id, m.kind, m.text) for m in batch.mentions] == [
+        (root, MentionKind.MENTION, long_text),
+        (reply, MentionKind.REPLY, "still down " * 400),
+    ]
+    first, second = batch.mentions
+    assert first.created_at == T0 and first.lang == "de" and first.conversation_id == root
+    assert (second.reply_to_id, second.conversation_id) == (root, root)
+
+
 def test_fetch_returns_mentions_replies_and_quotes_oldest_first_without_reach(pds: FakePds, make_adapter) -> None:
     mention = pds.add(1, "mention", T0, text="@brand.test help")
     pds.notify(mention, "reply", T0)  # the same post both mentions and replies to the brand
