@@ -39,17 +39,18 @@ print(json.dumps({"seconds": took, "rss_mb": int(status["VmRSS"].split()[0]) / 1
 """
 
 
-def _median_rate(fn: Callable[[], object], n: int, runs: int) -> tuple[float, float]:
-    """(posts/s of the first, cold pass; median posts/s of `runs` warm passes)."""
-    start = time.perf_counter()
-    fn()  # first pass fills the string store and the per-token n-gram caches
-    cold = n / (time.perf_counter() - start)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
+def _rates(fns: dict[str, Callable[[], object]], n: int, runs: int) -> dict[str, list[float]]:
+    """posts/s of each function in each of `runs` rounds; the functions take turns within a round, so a load that
+    comes and goes on a shared machine touches all of them alike. One untimed round first fills the caches."""
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - start)
-    return cold, n / statistics.median(times)
+    out: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            out[name].append(n / (time.perf_counter() - start))
+    return out
 
 
 def _cold_start(model: Path | None, repeats: int) -> tuple[float, float]:
@@ -119,19 +120,24 @@ def main() -> None:
 
         fast = np.array([d.cats["complaint"] for d in nlp.pipe(prepared[: len(base)], disable=["encoder"])])
         share = float(nlp.get_pipe("encoder").in_band(fast).mean())
-    _, tok = _median_rate(tokenize, len(texts), args.runs)
-    cold, full = _median_rate(pipe, len(texts), args.runs)
-    _, fast_rate = _median_rate(fast_only, len(texts), args.runs)
-    _, e2e = _median_rate(classify, len(texts), args.runs)
+    start = time.perf_counter()
+    pipe()  # the first pass of this process: string store and per-token n-gram caches empty
+    cold = len(texts) / (time.perf_counter() - start)
+    got = _rates({"tok": tokenize, "pipe": pipe, "fast": fast_only, "e2e": classify}, len(texts), args.runs)
+    tok, full, fast_rate, e2e = (statistics.median(got[k]) for k in ("tok", "pipe", "fast", "e2e"))
+    ratio = statistics.median(p / t for p, t in zip(got["pipe"], got["tok"], strict=True))
+    fast_ratio = statistics.median(p / t for p, t in zip(got["fast"], got["tok"], strict=True))
     print(f"model            {clf.version}  pipeline={nlp.pipe_names}")
     print(f"                 {where}")
-    print(f"posts per run    {len(texts)}  runs={args.runs} (median)")
+    print(f"posts per run    {len(texts)}  rounds={args.runs} (medians)")
     print(f"tokenizer only   {tok:10.0f} posts/s")
-    print(f"nlp.pipe         {full:10.0f} posts/s   ratio pipeline/tokenizer = {full / tok:.3f}")
+    print(
+        f"nlp.pipe         {full:10.0f} posts/s   ratio pipeline/tokenizer = {ratio:.3f} (median of per-round ratios)"
+    )
     print(f"  encoder share  {share:10.1%} of posts re-judged by the sentence encoder")
-    print(f"  fast part only {fast_rate:10.0f} posts/s   ratio = {fast_rate / tok:.3f} (encoder disabled)")
+    print(f"  fast part only {fast_rate:10.0f} posts/s   ratio = {fast_ratio:.3f} (encoder disabled)")
     print(f"classify_many    {e2e:10.0f} posts/s   (cleaning + triage + nlp.pipe)")
-    print(f"nlp.pipe, cold   {cold:10.0f} posts/s   (first pass, caches empty)")
+    print(f"nlp.pipe, cold   {cold:10.0f} posts/s   (first pass of this process, caches empty)")
     print(f"cold start       {seconds:10.2f} s        (fresh process: imports, load, first post; median of 3)")
     print(f"RSS              {rss:10.0f} MB       (that process, pipeline loaded and one post classified)")
 
