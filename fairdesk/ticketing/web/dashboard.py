@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from fastapi import APIRouter, Request
@@ -12,6 +11,7 @@ from fairdesk.ticketing.db import transaction
 from fairdesk.ticketing.models import Channel
 from fairdesk.ticketing.report import ResponseTimes, first_response_times, tickets_per_day
 from fairdesk.ticketing.web.auth import current_agent
+from fairdesk.ticketing.web.charts import Label, Rect
 from fairdesk.ticketing.web.pages import WebContext, render
 
 router = APIRouter(prefix="/agent")
@@ -21,24 +21,6 @@ CHANNELS = [c.value for c in Channel]
 # The chart's drawing area, in SVG user units; the SVG scales to its container through its viewBox.
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 640, 220, 36, 24, 10
 BAR_ROW, BAR_LEFT, BAR_WIDTH = 30, 70, 330
-
-
-@dataclass(frozen=True, slots=True)
-class Rect:
-    x: float
-    y: float
-    w: float
-    h: float
-    css: str
-    title: str
-
-
-@dataclass(frozen=True, slots=True)
-class Label:
-    x: float
-    y: float
-    text: str
-    anchor: str = "middle"
 
 
 def _nice_max(value: float) -> float:
