@@ -233,6 +233,8 @@ def _resolved_at(session: Session, tickets: SelectOfScalar[int] | SelectOfScalar
     )
     at: dict[int, datetime] = {}
     for ticket_id, body, created in entries:
+        if not body.startswith(_STATUS_PREFIX):
+            continue  # a public notice on the timeline (e.g. the post was deleted), not a change of status
         status = body.removeprefix(_STATUS_PREFIX)
         if status not in RESOLVED:
             at.pop(ticket_id, None)  # reopened: the earlier resolution no longer counts

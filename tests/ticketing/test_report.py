@@ -120,7 +120,18 @@ def _seed(engine: Engine) -> None:
             ((20, "solved"),),
         )
         for hours, statuses in zip((0.5, 1, 1, 1, 2), resolutions, strict=True):
-            _ticket(s, "web", responded=hours, by_mail=True, statuses=statuses)
+            web = _ticket(s, "web", responded=hours, by_mail=True, statuses=statuses)
+        # A public notice on the timeline after the last resolution is not a reopening.
+        s.add(
+            TicketEntry(
+                ticket_id=web.id,
+                kind="status",
+                body="The post was deleted by its author; its text was removed",
+                actor="fairdesk",
+                public=True,
+                created_at=FILED + timedelta(hours=30),
+            )
+        )
         # email: only two tickets; one answered.
         _ticket(s, "email", responded=1, by_mail=True)
         _ticket(s, "email")
