@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
-
 from fairdesk.nlp.classify import COMPLAINT, Classifier
 from fairdesk.nlp.train import read_labelled
 
@@ -48,6 +46,10 @@ class Report:
 
 def score(y_true: Sequence[int], y_pred: Sequence[int]) -> Scores:
     """Compute Scores from 0/1 gold labels and predictions (1 = complaint)."""
+    # Imported here: scikit-learn (with scipy) costs ~80 MB and a second of start-up, which `fairdesk classify`
+    # (same command module) should not pay.
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
     if len(y_true) != len(y_pred):
         raise ValueError("y_true and y_pred differ in length")
     n = len(y_true)
@@ -60,6 +62,8 @@ def score(y_true: Sequence[int], y_pred: Sequence[int]) -> Scores:
 
 def macro_f1_multi(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
     """Macro F1 over the classes present in `y_true` (used for severity levels)."""
+    from sklearn.metrics import f1_score
+
     labels = sorted(set(y_true))
     if not labels:
         return 0.0
