@@ -125,7 +125,7 @@ def main() -> None:
                 page.goto(f"{base}/agent/dashboard")
                 _shot(page, "dashboard")
                 page.goto(f"{base}/agent/report")
-                _shot(page, "fairness-report")
+                _shot(page, "fairness-report-quick")  # seconds of agent work: the README's copy had 12 minutes
                 page.goto(f"{base}/agent")
                 incident = page.locator("tr.incident-row a").first
                 if incident.count():
