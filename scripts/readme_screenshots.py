@@ -2,8 +2,7 @@
 
 Runs `fairdesk run` on the embedded default (SQLite, the bundled sample feed) in a temporary folder, waits until the
 sample feed has been read and replied to, sends two posts through the web form, answers a few tickets the way an
-agent would, and saves the queue, a ticket, the dashboard, the fairness report and an incident (when the demo
-made one) into docs/screenshots/, with Debian's chromium driven by Playwright.
+agent would, and saves the queue, a ticket, the dashboard and an incident (when the demo made one) into docs/screenshots/, with Debian's chromium driven by Playwright.
 
     source scripts/env.sh && fairdesk_venv test && python scripts/readme_screenshots.py
 """
@@ -124,8 +123,6 @@ def main() -> None:
                 _shot(page, "agent-ticket")
                 page.goto(f"{base}/agent/dashboard")
                 _shot(page, "dashboard")
-                page.goto(f"{base}/agent/report")
-                _shot(page, "fairness-report-quick")  # seconds of agent work: the README's copy had 12 minutes
                 page.goto(f"{base}/agent")
                 incident = page.locator("tr.incident-row a").first
                 if incident.count():
