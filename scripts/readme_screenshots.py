@@ -2,7 +2,8 @@
 
 Runs `fairdesk run` on the embedded default (SQLite, the bundled sample feed) in a temporary folder, waits until the
 sample feed has been read and replied to, sends two posts through the web form, answers a few tickets the way an
-agent would, and saves the queue, a ticket, the dashboard and an incident (when the demo made one) into docs/screenshots/, with Debian's chromium driven by Playwright.
+agent would, and saves the queue, a ticket, the dashboard and an incident (when the demo made one) into
+docs/screenshots/, with Debian's chromium driven by Playwright.
 
     source scripts/env.sh && fairdesk_venv test && python scripts/readme_screenshots.py
 """
