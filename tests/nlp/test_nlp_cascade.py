@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import numpy as np
 import pytest
 import spacy
@@ -81,3 +84,13 @@ def test_too_little_data_passes_fast_scores_through(tiny: Classifier) -> None:
 
 def test_logit_is_finite_at_the_ends() -> None:
     assert np.isfinite(logit(np.array([0.0, 1.0]))).all()
+
+
+def test_a_posts_score_does_not_depend_on_the_posts_beside_it(shipped: Classifier) -> None:
+    data = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "complaints" / "train.csv"
+    with data.open(encoding="utf-8") as fh:
+        texts = [row["text"] for row in csv.DictReader(fh)][:600]
+    together = shipped.classify_many(texts)
+    assert sum(shipped.threshold / 2 < r.score < 0.6 for r in together) >= 10  # posts the encoder re-judged
+    # Equal up to float summation order in the fast model (the encoder's batch effect was up to 0.07).
+    assert [shipped.classify(t).score for t in texts] == pytest.approx([r.score for r in together], abs=1e-9)
