@@ -16,7 +16,7 @@ from sqlmodel import select
 from fairdesk.app import Daemon, build
 from fairdesk.config.settings import BlueskyAccount, Settings
 from fairdesk.ticketing.db import transaction
-from fairdesk.ticketing.models import LedgerEntry, Outbox, ReplyState, Ticket, utcnow
+from fairdesk.ticketing.models import LedgerEntry, Outbox, ReplyState, Ticket, TicketEntry, utcnow
 from tests.peers.bluesky import Account, BlueskyAccounts, BlueskyPeer
 from tests.support import fake_classify
 
@@ -143,19 +143,29 @@ def test_a_restart_after_a_crash_mid_send_neither_refetches_nor_replies_twice(
 def test_a_post_deleted_by_its_author_is_blanked_by_the_sweep(
     bluesky_peer: BlueskyPeer, brand: tuple[Account, str], daemon: Daemon, bluesky_accounts: BlueskyAccounts
 ) -> None:
+    """Both kinds of stored post: one that became a ticket of its own, and one that joined the author's open ticket on
+    the same problem (an entry on its timeline)."""
     account, _ = brand
     customer = bluesky_accounts.customer
     kept = bluesky_peer.post(customer, "", mention=account, after=" my refund never came")
-    gone = bluesky_peer.post(customer, "", mention=account, after=" broken again, call me on 555-0100")
-    poll_until(bluesky_peer, daemon, kept.uri, gone.uri)
-    bluesky_peer.delete(customer, gone.uri)
+    own = bluesky_peer.post(customer, "", mention=account, after=" the internet is down again, call me on 555-0100")
+    joined = bluesky_peer.post(customer, "", mention=account, after=" still no refund for my card ending 4242")
+    poll_until(bluesky_peer, daemon, kept.uri, own.uri, joined.uri)
+    bluesky_peer.delete(customer, own.uri)
+    bluesky_peer.delete(customer, joined.uri)
 
-    assert bluesky_peer.wait_for(daemon.sweep_deleted, "the sweep to find the deletion") == 1
+    assert bluesky_peer.wait_for(daemon.sweep_deleted, "the sweep to find the deletions") == 2
 
     with transaction(daemon.sessions) as session:
         tickets = {t.post_id: t for t in session.exec(select(Ticket)).all()}
-    assert tickets[gone.uri].deleted_at_source and "555-0100" not in tickets[gone.uri].body
+        entries = session.exec(select(TicketEntry).where(TicketEntry.ticket_id == tickets[kept.uri].id)).all()
+        ledger = {e.post_id: e.text for e in session.exec(select(LedgerEntry)).all()}
+    assert set(tickets) == {kept.uri, own.uri}, "the second refund post joined the first one's ticket"
+    assert tickets[own.uri].deleted_at_source and "555-0100" not in tickets[own.uri].body
     assert not tickets[kept.uri].deleted_at_source and "refund" in tickets[kept.uri].body
+    assert not any("4242" in e.body for e in entries)
+    assert [e.body for e in entries if e.post_id == joined.uri] == ["(deleted by its author)"]
+    assert ledger[own.uri] == ledger[joined.uri] == "" and "refund" in ledger[kept.uri]
 
 
 def test_a_complaint_in_a_thread_that_allows_no_replies_is_ticketed_and_its_reply_fails_with_the_reason(
