@@ -115,10 +115,11 @@ def _outbox(daemon: Daemon) -> list[Outbox]:
 
 
 class _SlowAdapter(FakeAdapter):
-    """Takes a little time per send, so that several daemons' claims really interleave."""
+    """Takes a platform's time per send (20 ms, sleeping without the GIL), so that several daemons' claims really
+    interleave even on a loaded machine, where 3 ms let one daemon's turn never come (seen once in CI on SQLite)."""
 
     def send_reply(self, reply):  # type: ignore[no-untyped-def]
-        time.sleep(0.003)
+        time.sleep(0.02)
         return super().send_reply(reply)
 
 
