@@ -8,12 +8,13 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import Session, select
+from sqlalchemy import update
+from sqlmodel import Session, col, select
 
 from fairdesk.ticketing.db import insert_if_absent
 from fairdesk.ticketing.logins import revoke_sessions
 from fairdesk.ticketing.models import Agent
-from fairdesk.ticketing.totp import code_ok, new_secret
+from fairdesk.ticketing.totp import matching_step, new_secret
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ def require_totp(*, session: Session, name: str) -> str:
     """Give the agent a new TOTP secret (returned once, for their app); from now on a login needs its code."""
     agent = _get(session, name)
     agent.totp_secret = new_secret()
+    agent.totp_last_step = None
     session.add(agent)
     revoke_sessions(session=session, agent=name)
     return agent.totp_secret
@@ -136,6 +138,22 @@ def authenticate(*, session: Session, name: str, password: str, code: str = "") 
     found = credentials(session=session, name=name)
     if not password_matches(found.password_hash, password):
         return None
-    if found.totp_secret is not None and not code_ok(found.totp_secret, code):
-        return None
+    if found.totp_secret is not None:
+        step = matching_step(found.totp_secret, code)
+        if step is None or not use_totp_step(session=session, name=name, step=step):
+            return None
     return session.get(Agent, name)
+
+
+def use_totp_step(*, session: Session, name: str, step: int) -> bool:
+    """Spend the TOTP time step ``step`` for ``name``: False if it, or a later one, was used already.
+
+    One conditional UPDATE, so two logins racing with the same code cannot both win."""
+    last = col(Agent.totp_last_step)
+    result = session.execute(
+        update(Agent)
+        .where(col(Agent.name) == name, last.is_(None) | (last < step))
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)

@@ -38,6 +38,7 @@ class Slowdown:
 # The client's grows to 15 minutes: that is where a guesser sits.
 PER_ACCOUNT = Slowdown(free=3, first=1.0, cap=3.0, forget=3600.0)
 PER_CLIENT = Slowdown(free=5, first=1.0, cap=900.0, forget=24 * 3600.0)
+FORGET_ALL = max(PER_ACCOUNT.forget, PER_CLIENT.forget)  # a failure older than this counts for nothing
 
 
 def failure_key(secret: str, kind: str, value: str) -> str:
@@ -55,7 +56,11 @@ def wait_seconds(*, session: Session, key: str, rule: Slowdown, now: float) -> f
 
 
 def record_failure(*, session: Session, key: str, rule: Slowdown, now: float) -> None:
-    """One more failure for ``key``, atomically on SQLite and PostgreSQL (a count older than ``forget`` restarts)."""
+    """One more failure for ``key``, atomically on SQLite and PostgreSQL (a count older than ``forget`` restarts).
+
+    Rows no rule remembers any more are deleted on the way, so guesses from many addresses cannot grow the table
+    for ever."""
+    session.execute(delete(LoginFailure).where(col(LoginFailure.last_failed) < now - FORGET_ALL))
     insert_fn = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     failures, last = col(LoginFailure.failures), col(LoginFailure.last_failed)
     stmt = (

@@ -230,6 +230,7 @@ class Agent(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     disabled: bool = False  # `fairdesk agent lock`: no login, and every session was ended
     totp_secret: str | None = Field(default=None, max_length=64)  # set by the admin: logins then need a TOTP code
+    totp_last_step: int | None = None  # the time step of the last code used: it and older ones are refused
 
 
 class AgentSession(SQLModel, table=True):

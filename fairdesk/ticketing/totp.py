@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
+import time
+
 import pyotp
 
 ISSUER = "fairdesk"
@@ -17,11 +20,19 @@ def provisioning_uri(secret: str, agent: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=agent, issuer_name=ISSUER)
 
 
-def code_ok(secret: str, code: str) -> bool:
+def matching_step(secret: str, code: str, now: float | None = None) -> int | None:
+    """The 30-second time step whose code ``code`` is (the current one or one beside it), or None.
+
+    A code may be used once: the caller records the step it matched and refuses that step and older ones afterwards
+    (RFC 6238 section 5.2), so a code seen over a shoulder or in a proxy log cannot log in a second time.
+    """
     code = code.replace(" ", "").strip()
-    return (
-        code.isascii()
-        and code.isdigit()
-        and len(code) == 6
-        and pyotp.TOTP(secret).verify(code, valid_window=VALID_WINDOW)
-    )
+    if not (code.isascii() and code.isdigit() and len(code) == 6):
+        return None
+    totp = pyotp.TOTP(secret)
+    at = time.time() if now is None else now
+    current = totp.timecode(at)
+    for step in range(current - VALID_WINDOW, current + VALID_WINDOW + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None

@@ -6,11 +6,16 @@ import re
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pyotp
+from sqlmodel import select
 from typer.testing import CliRunner
 
 from fairdesk.cli import app
+from fairdesk.ticketing.db import transaction
+from fairdesk.ticketing.logins import FORGET_ALL
+from fairdesk.ticketing.models import LoginFailure
 from tests.web.conftest import AGENT, OTHER_AGENT, OTHER_PASSWORD, PASSWORD, Site, csrf_of
 
 
@@ -45,6 +50,36 @@ def test_locking_or_removing_an_agent_ends_its_sessions(site: Site, tmp_path: Pa
         assert site.login(kim, OTHER_AGENT, OTHER_PASSWORD).url.path == "/agent"
         _admin(site, tmp_path, "remove", OTHER_AGENT)
         assert kim.get("/agent").url.path == "/agent/login"
+
+
+def test_a_two_factor_code_logs_in_once(site: Site, tmp_path: Path) -> None:
+    """RFC 6238 5.2: a code seen over a shoulder or in a log must not open a second session; the next one does."""
+    shown = _admin(site, tmp_path, "totp", AGENT)
+    totp = pyotp.TOTP(re.search(r"secret \(shown once\): ([A-Z2-7]+)", shown).group(1))  # type: ignore[union-attr]
+    code, following = totp.now(), totp.at(time.time() + 30)
+
+    def log_in(client: Any, code: str) -> Any:
+        csrf = csrf_of(client.get("/agent/login").text)
+        return client.post("/agent/login", data={"csrf": csrf, "name": AGENT, "password": PASSWORD, "code": code})
+
+    with site.client() as desk, site.client() as thief, site.client() as later:
+        assert log_in(desk, code).url.path == "/agent"
+        replayed = log_in(thief, code)
+        assert replayed.status_code == 401 and thief.get("/agent").url.path == "/agent/login"
+        assert log_in(later, following).url.path == "/agent"  # the next step's code (clocks drift: it is accepted)
+        assert log_in(desk, code).status_code == 401  # an older code than the last one used, even from its device
+
+
+def test_failed_logins_nobody_remembers_are_deleted(site: Site) -> None:
+    now = time.time()
+    with transaction(site.daemon.sessions) as session:
+        session.add(LoginFailure(key="c:old", failures=9, last_failed=now - FORGET_ALL - 60))
+        session.add(LoginFailure(key="c:recent", failures=2, last_failed=now - 600))
+    with site.client() as desk:
+        assert site.login(desk, AGENT, "wrong password").status_code == 401
+    with transaction(site.daemon.sessions) as session:
+        keys = set(session.exec(select(LoginFailure.key)))
+    assert "c:old" not in keys and "c:recent" in keys and len(keys) == 3  # plus the new account and client rows
 
 
 def test_a_session_left_idle_ends(site: Site) -> None:

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
 
-from fairdesk.ticketing.agents import credentials, password_matches
+from fairdesk.ticketing.agents import credentials, password_matches, use_totp_step
 from fairdesk.ticketing.db import transaction
 from fairdesk.ticketing.logins import (
     PER_ACCOUNT,
@@ -27,7 +27,7 @@ from fairdesk.ticketing.logins import (
     session_agent,
     wait_seconds,
 )
-from fairdesk.ticketing.totp import code_ok
+from fairdesk.ticketing.totp import matching_step
 from fairdesk.ticketing.web.limits import check, client_key
 from fairdesk.ticketing.web.pages import WebContext, csrf_ok, render
 
@@ -94,9 +94,13 @@ def _begin(ctx: WebContext, name: str, client: str, known_device: bool) -> _Atte
     return _Attempt(found.password_hash, found.totp_secret, wait > 0, keys)
 
 
-def _finish(ctx: WebContext, attempt: _Attempt, name: str, client: str, ok: bool) -> str | None:
+def _finish(ctx: WebContext, attempt: _Attempt, name: str, client: str, ok: bool, step: int | None) -> str | None:
+    """Count a failure, or spend the TOTP code's time step (a code already used fails) and open the session."""
     now = time.time()
     with transaction(ctx.sessions) as session:
+        if ok and step is not None and not use_totp_step(session=session, name=name, step=step):
+            logger.warning("agent %r tried a two-factor code that was already used", name)
+            ok = False
         if not ok:
             # A refused try while throttled still counts against the client (not the account): ignoring the wait
             # only makes that client wait longer.
@@ -133,9 +137,10 @@ async def login(
     matches = await anyio.to_thread.run_sync(
         password_matches, attempt.password_hash, password[:1024], limiter=_hashing(request)
     )
-    second = attempt.totp_secret is None or code_ok(attempt.totp_secret, code[:16])
+    step = matching_step(attempt.totp_secret, code[:16]) if attempt.totp_secret is not None else None
+    second = attempt.totp_secret is None or step is not None
     ok = matches and second and not attempt.throttled
-    sid = await run_in_threadpool(_finish, ctx, attempt, name, client, ok)
+    sid = await run_in_threadpool(_finish, ctx, attempt, name, client, ok, step)
     if sid is None:
         logger.info("failed agent login for %r%s", name, " (slowed down)" if attempt.throttled else "")
         return render(request, "login.html", status_code=401, error=FAILED)
