@@ -150,10 +150,7 @@ def use_totp_step(*, session: Session, name: str, step: int) -> bool:
 
     One conditional UPDATE, so two logins racing with the same code cannot both win."""
     last = col(Agent.totp_last_step)
-    result = session.execute(
-        update(Agent)
-        .where(col(Agent.name) == name, last.is_(None) | (last < step))
-        .values(totp_last_step=step)
-        .execution_options(synchronize_session=False)
+    won = session.exec(
+        update(Agent).where(col(Agent.name) == name, last.is_(None) | (last < step)).values(totp_last_step=step)
     )
-    return bool(getattr(result, "rowcount", 0) == 1)
+    return won.rowcount == 1
