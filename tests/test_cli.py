@@ -14,6 +14,7 @@ import httpx
 from typer.testing import CliRunner
 
 from fairdesk.cli import app
+from tests.support import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -63,16 +64,8 @@ def test_agent_add_and_tickets(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_fairdesk_run_files_tickets_serves_pages_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     config = _config(tmp_path, port)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAIRDESK_")}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])  # this checkout, whatever the venv links to

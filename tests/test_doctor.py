@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,12 +18,7 @@ from tests.fakes.x_server import FakeXServer
 from tests.fakes.zammad_server import FakeZammadServer
 from tests.fakes.zendesk_server import FakeZendesk
 from tests.peers.webhook import WebhookReceiver
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support import free_port
 
 
 class _Sink:
@@ -39,7 +33,7 @@ class _Sink:
 @pytest.fixture
 def smtp_sink() -> Iterator[tuple[_Sink, int]]:
     """A real SMTP server (aiosmtpd) on a free loopback port that keeps every message it is sent."""
-    sink, port = _Sink(), _free_port()
+    sink, port = _Sink(), free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
     try:
@@ -168,14 +162,14 @@ def test_every_check_passes_against_answering_peers_and_nothing_is_filed_or_sent
 def test_each_refusal_is_one_failing_line_and_a_non_zero_exit(
     tmp_path: Path, peers: dict[str, Any], monkeypatch: pytest.MonkeyPatch, home: str
 ) -> None:
-    config = _config(tmp_path, peers, monkeypatch, home=home, public=f"http://127.0.0.1:{_free_port()}")
+    config = _config(tmp_path, peers, monkeypatch, home=home, public=f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("FAIRDESK_X__BRAND__BEARER_TOKEN", "not-the-token")
     monkeypatch.setenv("FAIRDESK_X__BRAND__ACCESS_TOKEN_SECRET", "not-the-secret")
     wrong = {"zd": "FAIRDESK_HELPDESK__ZD__API_TOKEN", "zammad": "FAIRDESK_HELPDESK__ZAMMAD__TOKEN"}[home]
     monkeypatch.setenv(wrong, "wrong-helpdesk-token")
     text = config.read_text(encoding="utf-8")
-    text = text.replace(peers["hook"].url, f"http://127.0.0.1:{_free_port()}/hooks")
-    text = text.replace(f"smtp_port = {peers['smtp'][1]}", f"smtp_port = {_free_port()}")
+    text = text.replace(peers["hook"].url, f"http://127.0.0.1:{free_port()}/hooks")
+    text = text.replace(f"smtp_port = {peers['smtp'][1]}", f"smtp_port = {free_port()}")
     config.write_text(text, encoding="utf-8")
 
     result = CliRunner().invoke(app, ["doctor", "--config", str(config)])
@@ -209,7 +203,7 @@ def test_the_sample_feed_and_a_migrated_database_pass(tmp_path: Path, monkeypatc
     migrate(engine)
     engine.dispose()
     config = tmp_path / "fairdesk.toml"
-    public = f"http://127.0.0.1:{_free_port()}"
+    public = f"http://127.0.0.1:{free_port()}"
     config.write_text(f'data_dir = "{tmp_path / "data"}"\npublic_url = "{public}"\n[sample.demo]\n', encoding="utf-8")
     result = CliRunner().invoke(app, ["doctor", "--config", str(config)])
     lines = _lines(result.stdout)

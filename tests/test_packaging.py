@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -22,6 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support import free_port
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,12 +33,6 @@ def _run(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 60
     done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"{args} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
     return done.stdout
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +99,7 @@ def test_the_installed_wheel_classifies_shows_config_and_runs_outside_the_checko
     shown = _run([fairdesk, "config"], cwd=tmp_path, env=env)
     assert "data_dir" in shown
 
-    port = _free_port()
+    port = free_port()
     config = tmp_path / "fairdesk.toml"
     config.write_text(
         f'data_dir = "{tmp_path / "data"}"\npublic_url = "http://127.0.0.1:{port}"\n'

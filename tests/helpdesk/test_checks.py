@@ -10,7 +10,8 @@ from fairdesk.helpdesk.email import EmailHelpdesk
 from fairdesk.helpdesk.rt import RtHelpdesk
 from fairdesk.ticketing.mail import MailConfig
 from tests.peers.rt import RtPeer
-from tests.test_doctor import _free_port, _Sink
+from tests.support import free_port
+from tests.test_doctor import _Sink
 
 
 def _email(port: int) -> EmailHelpdesk:
@@ -19,7 +20,7 @@ def _email(port: int) -> EmailHelpdesk:
 
 
 def test_the_email_kind_greets_the_smtp_server_and_sends_nothing() -> None:
-    sink, port = _Sink(), _free_port()
+    sink, port = _Sink(), free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)  # a real SMTP server (aiosmtpd)
     controller.start()
     try:
@@ -31,7 +32,7 @@ def test_the_email_kind_greets_the_smtp_server_and_sends_nothing() -> None:
 
 def test_the_email_kind_fails_when_nothing_listens() -> None:
     with pytest.raises(Unavailable, match="could not reach 127.0.0.1"):
-        _email(_free_port()).check()
+        _email(free_port()).check()
 
 
 @pytest.mark.rt

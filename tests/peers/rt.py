@@ -7,7 +7,6 @@ import email.policy
 import itertools
 import os
 import secrets
-import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +17,8 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from tests.support import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "rt"
@@ -34,12 +35,6 @@ def _rt(*args: str, timeout: float = 60) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"scripts/rt {' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
     return done.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class RtPeer:

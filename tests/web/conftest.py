@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from fairdesk.ticketing.agents import add_agent
 from fairdesk.ticketing.db import make_engine, transaction
 from fairdesk.ticketing.models import Ticket
 from fairdesk.ticketing.web.app import server_config
-from tests.support import FakeAdapter, fake_classify, mention
+from tests.support import FakeAdapter, fake_classify, free_port, mention
 
 LINK = re.compile(r"/t/([A-Za-z0-9_-]{22,})")
 AGENT, PASSWORD = "alex", "correct horse battery"
@@ -41,12 +40,6 @@ POSTS = {
     "3": ("night_owl", "@brand parcel never arrived, tracking still says waiting"),
     "4": ("scripted", '@brand <script>window.pwned=1</script><img src=x onerror="window.pwned=2"> app broken'),
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class SmtpSink:

@@ -16,7 +16,8 @@ from fairdesk.ticketing.db import transaction
 from fairdesk.ticketing.models import HandleReveal, MailOutbox, Ticket, TicketEntry
 from fairdesk.ticketing.store import pseudonym
 from fairdesk.ticketing.web.limits import Limit, RateLimits
-from tests.web.conftest import AGENT, OTHER_AGENT, OTHER_PASSWORD, Site, WebServer, csrf_of, free_port, make_site
+from tests.support import free_port
+from tests.web.conftest import AGENT, OTHER_AGENT, OTHER_PASSWORD, Site, WebServer, csrf_of, make_site
 
 
 def _soup(response: httpx.Response) -> BeautifulSoup:

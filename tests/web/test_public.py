@@ -12,8 +12,8 @@ from fairdesk.ticketing.db import make_engine, transaction
 from fairdesk.ticketing.models import RateCounter, TicketEntry
 from fairdesk.ticketing.store import count_hit, purge_counters
 from fairdesk.ticketing.web.limits import Limit, RateLimits
-from tests.support import fake_classify
-from tests.web.conftest import Site, WebServer, csrf_of, free_port
+from tests.support import fake_classify, free_port
+from tests.web.conftest import Site, WebServer, csrf_of
 
 DETAIL = "order 77 arrived smashed, box crushed"
 
