@@ -26,7 +26,7 @@ from fairdesk.nlp.components import (
     RANDOM_DOMAIN_PREFIX,
     ComplaintScorer,
 )
-from fairdesk.nlp.encoder import SentenceEncoder, load_encoder
+from fairdesk.nlp.encoder import DIM, SentenceEncoder, load_encoder
 from fairdesk.nlp.text import mask_handles
 
 logger = logging.getLogger(__name__)
@@ -61,10 +61,17 @@ def _predict(weights: np.ndarray, x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
 
 
+def columns(blocks: Sequence[int]) -> np.ndarray:
+    """The embedding's columns that make up `blocks` (block k: values k*384 .. k*384+383, one pooled layer)."""
+    return np.concatenate([np.arange(b * DIM, (b + 1) * DIM) for b in blocks])
+
+
 @dataclass(frozen=True, slots=True)
 class Choice:
-    """What the cascade's own cross-validation chose: the regression's C, the band and the score they reached."""
+    """What the cascade's own cross-validation chose: the embedding blocks read, the regression's C, the band and the
+    score they reached."""
 
+    blocks: tuple[int, ...]
     c: float
     band: float
     weight: float  # inside the band: (1 - weight) * fast + weight * stacked
@@ -79,35 +86,46 @@ def choose(
     company: np.ndarray,
     *,
     anchor: float,
+    block_grid: Sequence[Sequence[int]],
     c_grid: Sequence[float],
     band_grid: Sequence[float],
     weight_grid: Sequence[float],
     folds: int,
     max_iter: int,
 ) -> Choice:
-    """Pick C and the band on training data only: the stacked regression's out-of-fold scores replace the
-    (out-of-fold) fast scores inside each candidate band, mixed with them by each candidate weight, and the choice
-    with the best overall plus company-addressed macro F1 at `anchor` wins (ties: the smaller C, the narrower band,
-    which is faster, then the smaller weight)."""
+    """Pick the embedding blocks, C and the band on training data only: the stacked regression's out-of-fold scores
+    replace the (out-of-fold) fast scores inside each candidate band, mixed with them by each candidate weight, and
+    the choice with the best overall plus company-addressed macro F1 at `anchor` wins (ties: the earlier blocks in
+    the grid, the smaller C, the narrower band, which is faster, then the smaller weight)."""
     from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedKFold
 
-    x = np.hstack([emb, logit(fast)[:, None]])
-    split = list(StratifiedKFold(folds, shuffle=True, random_state=0).split(x, y * 2 + company))
+    split = list(StratifiedKFold(folds, shuffle=True, random_state=0).split(fast, y * 2 + company))
     dist = np.abs(logit(fast) - math.log(anchor / (1 - anchor)))
     best: Choice | None = None
-    for c in c_grid:
-        stacked = np.zeros(len(y))
-        for train, held in split:
-            stacked[held] = _predict(_fit_lr(x[train], y[train], c, max_iter), x[held])
-        for band in sorted(band_grid):
-            inside = dist < band
-            for weight in sorted(weight_grid):
-                mixed = np.where(inside, (1 - weight) * fast + weight * stacked, fast)
-                pred = (mixed >= anchor).astype(np.int64)
-                score = float(f1_score(y, pred, average="macro") + f1_score(y[company], pred[company], average="macro"))
-                if best is None or score > best.score + 1e-9:
-                    best = Choice(float(c), float(band), float(weight), score, float(inside.mean()))
+    for blocks in block_grid:
+        x = np.hstack([emb[:, columns(blocks)], logit(fast)[:, None]])
+        for c in c_grid:
+            stacked = np.zeros(len(y))
+            for train, held in split:
+                stacked[held] = _predict(_fit_lr(x[train], y[train], c, max_iter), x[held])
+            for band in sorted(band_grid):
+                inside = dist < band
+                for weight in sorted(weight_grid):
+                    mixed = np.where(inside, (1 - weight) * fast + weight * stacked, fast)
+                    pred = (mixed >= anchor).astype(np.int64)
+                    score = float(
+                        f1_score(y, pred, average="macro") + f1_score(y[company], pred[company], average="macro")
+                    )
+                    if best is None or score > best.score + 1e-9:
+                        best = Choice(
+                            tuple(int(b) for b in blocks),
+                            float(c),
+                            float(band),
+                            float(weight),
+                            score,
+                            float(inside.mean()),
+                        )
     assert best is not None
     return best
 
@@ -115,23 +133,32 @@ def choose(
 class EncoderCascade:
     """Re-scores the posts whose complaint probability (set by the fast `fairdesk_complaint` component before it)
     lies in a band around `anchor` (the default threshold): |logit(p) - logit(anchor)| < band. For those, a logistic
-    regression on all-MiniLM-L6-v2's sentence embedding plus the fast score's logit gives a second probability, and
-    the score becomes (1 - weight) * fast + weight * that. Posts outside the band keep the fast score, so the encoder
-    (the slow part) runs on the uncertain few only.
+    regression on the encoder's pooled layer states (all-MiniLM-L6-v2's layers 4 and 5: two blocks of 384 values;
+    `blocks` says which it reads) plus the fast score's logit gives a second probability, and the score becomes
+    (1 - weight) * fast + weight * that. Posts outside the band keep the fast score, so the encoder (the slow part)
+    runs on the uncertain few only.
 
     At training, the fast component's scores on the training posts come from models that did not see them
-    (k-fold), and C and the band are chosen by cross-validation on those posts alone (see choose())."""
+    (k-fold), and the blocks, C and the band are chosen by cross-validation on those posts alone (see choose())."""
 
     def __init__(self, nlp: Language, name: str, cfg: dict[str, Any], encoder_dir: Path | None = None) -> None:
         """`cfg` holds the factory's settings (see make_encoder_cascade); it is saved with the weights."""
         self.name = name
         self.cfg = dict(cfg)
         self._encoder: SentenceEncoder = load_encoder() if encoder_dir is None else load_encoder(encoder_dir)
-        self.weights: np.ndarray | None = None  # 384 embedding weights, the fast logit's weight, the intercept
+        self.weights: np.ndarray | None = None  # one weight per value read, the fast logit's weight, the intercept
+        self.blocks: tuple[int, ...] = tuple(range(self._encoder.dim // DIM))
         self.band = 0.0
         self.c = 0.0
         self.weight = 1.0
         self.encoder_digest = self._encoder.digest
+        blocks = self._encoder.dim // DIM
+        grid = self.cfg.get("block_grid", [self.blocks])
+        if not grid or any(not b or min(b) < 0 or max(b) >= blocks for b in grid):
+            raise ValueError(
+                f"component '{name}': block_grid {grid} must list non-empty groups of blocks 0 to {blocks - 1} "
+                f"(the encoder outputs {blocks} pooled layers)"
+            )
 
     def in_band(self, p: np.ndarray) -> np.ndarray:
         """Which fast scores the encoder re-judges."""
@@ -142,7 +169,7 @@ class EncoderCascade:
         """P(complaint) from the sentence embedding and the fast score."""
         if self.weights is None:
             raise ValueError(f"component '{self.name}' is not initialised: train it with nlp.initialize()")
-        emb = self._encoder.embed([mask_handles(t) for t in texts]).astype(np.float64)
+        emb = self._encoder.embed([mask_handles(t) for t in texts]).astype(np.float64)[:, columns(self.blocks)]
         return _predict(self.weights, np.hstack([emb, logit(fast)[:, None]]))
 
     # -- spaCy component protocol ----------------------------------------------------------------------------
@@ -206,6 +233,7 @@ class EncoderCascade:
         self.encoder_digest = self._encoder.digest
         if np.bincount(y, minlength=2).min() < MIN_PER_CLASS:
             self.c, self.band, self.weight = 0.0, 0.0, 1.0
+            self.blocks = tuple(range(self._encoder.dim // DIM))
             self.weights = np.zeros(self._encoder.dim + 2)
             logger.info("%s: fewer than %d posts of a class, passes fast scores through", self.name, MIN_PER_CLASS)
             return
@@ -220,18 +248,21 @@ class EncoderCascade:
             y,
             company,
             anchor=cfg["anchor"],
+            block_grid=cfg["block_grid"],
             c_grid=cfg["c_grid"],
             band_grid=cfg["band_grid"],
             weight_grid=cfg["weight_grid"],
             folds=cfg["folds"],
             max_iter=cfg["max_iter"],
         )
-        self.c, self.band, self.weight = got.c, got.band, got.weight
-        self.weights = _fit_lr(np.hstack([emb, logit(fast)[:, None]]), y, self.c, cfg["max_iter"])
+        self.blocks, self.c, self.band, self.weight = got.blocks, got.c, got.band, got.weight
+        x = np.hstack([emb[:, columns(self.blocks)], logit(fast)[:, None]])
+        self.weights = _fit_lr(x, y, self.c, cfg["max_iter"])
         logger.info(
-            "fitted %s on %d posts: C %s, band %s (%.0f%% of them), weight %s, encoder %s",
+            "fitted %s on %d posts: blocks %s, C %s, band %s (%.0f%% of them), weight %s, encoder %s",
             self.name,
             len(main),
+            self.blocks,
             self.c,
             self.band,
             100 * got.share,
@@ -247,6 +278,7 @@ class EncoderCascade:
         state = {
             "cfg": self.cfg,
             "weights": self.weights.astype(np.float32),
+            "blocks": list(self.blocks),
             "c": self.c,
             "band": self.band,
             "weight": self.weight,
@@ -262,8 +294,11 @@ class EncoderCascade:
                 f"component '{self.name}' was fitted against encoder {state['encoder']}, "
                 f"but the installed encoder is {self._encoder.digest}: train the pipeline again"
             )
+        if "blocks" not in state:
+            raise ValueError(f"component '{self.name}' was saved by an older fairdesk: train the pipeline again")
         self.cfg = dict(state["cfg"])
         self.weights = np.asarray(state["weights"], dtype=np.float64)
+        self.blocks = tuple(int(b) for b in state["blocks"])
         self.c, self.band, self.weight = float(state["c"]), float(state["band"]), float(state["weight"])
         self.encoder_digest = state["encoder"]
         return self
@@ -282,6 +317,7 @@ class EncoderCascade:
     default_config={
         "fast_component": "complaint",
         "anchor": 0.35,
+        "block_grid": [[0], [1], [0, 1]],
         "c_grid": [0.3, 1.0, 3.0, 10.0],
         "band_grid": [0.5, 0.75, 1.0, 1.25],
         "weight_grid": [1.0],
@@ -294,6 +330,7 @@ def make_encoder_cascade(
     name: str,
     fast_component: str,
     anchor: float,
+    block_grid: list[list[int]],
     c_grid: list[float],
     band_grid: list[float],
     weight_grid: list[float],

@@ -1,7 +1,7 @@
 """Nested cross-validation of the training recipe on a labelled CSV: outer-fold figures, overall and per domain.
 
 Each outer fold trains the whole pipeline on the other folds (plus the self-written rows) exactly as `fairdesk
-train` does; every choice the recipe makes from data (the encoder cascade's C and band) is made inside that
+train` does; every choice the recipe makes from data (the encoder cascade's layers, C and band) is made inside that
 training run on its own inner folds, so the held-out fold that reports the score never shaped it. The decision
 threshold is the shipped default (0.35), fixed beforehand, not tuned."""
 
@@ -81,7 +81,8 @@ def out_of_fold(
         fast = [d.cats[COMPLAINT] for d in nlp.pipe(texts, disable=[ENCODER])] if has_encoder else None
         encoder = nlp.get_pipe(ENCODER) if has_encoder else None
         if isinstance(encoder, EncoderCascade):
-            oof.choices.append(f"C {encoder.c:g}, band {encoder.band:g}, weight {encoder.weight:g}")
+            blocks = "+".join(str(b) for b in encoder.blocks)
+            oof.choices.append(f"blocks {blocks}, C {encoder.c:g}, band {encoder.band:g}, weight {encoder.weight:g}")
         for j, (i, doc, c) in enumerate(zip(fold, docs, cleaned, strict=True)):
             oof.scores[i] = doc.cats[COMPLAINT]
             oof.fast[i] = fast[j] if fast is not None else doc.cats[COMPLAINT]

@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 ENCODER_DIR = Path(__file__).resolve().parent / "encoder"
 MODEL_FILE, TOKENIZER_FILE = "model.onnx", "tokenizer.json"
-DIM = 384
+DIM = 384  # per pooled layer; the shipped graph outputs layers 4 and 5 side by side (768 values)
 # Tweets are ~40 word pieces; the rare longer one is cut (attention cost grows with the square of the length).
 MAX_TOKENS = 64
 # Posts are run one at a time. The int8 graph quantizes its activations with one scale per batch, so in a batch of 32
@@ -41,7 +41,8 @@ def file_digest(path: Path) -> str:
 
 
 class SentenceEncoder:
-    """Mean-pooled, L2-normalised sentence embeddings (384 dimensions); empty text gives the [CLS][SEP] vector."""
+    """Sentence embeddings: per layer the graph pools, the mean of its token states, L2-normalised (384 values per
+    layer, side by side; the width is read from the graph). Empty text gives the [CLS][SEP] vector."""
 
     def __init__(self, folder: Path = ENCODER_DIR, *, threads: int = 1) -> None:
         model, tok = Path(folder) / MODEL_FILE, Path(folder) / TOKENIZER_FILE
@@ -60,11 +61,14 @@ class SentenceEncoder:
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self.digest = file_digest(model)
-        self.dim = DIM
+        width = self.session.get_outputs()[0].shape[-1]
+        if not isinstance(width, int) or width % DIM:
+            raise EncoderUnavailable(f"the encoder in {folder} outputs {width} values, not a multiple of {DIM}")
+        self.dim = width
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """(len(texts), 384) float32 embeddings, in the order given."""
-        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        """(len(texts), self.dim) float32 embeddings, in the order given."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
         ids = [e.ids for e in self.tokenizer.encode_batch(list(texts), add_special_tokens=True)]

@@ -12,7 +12,7 @@ import srsly
 
 from fairdesk.nlp import Classifier
 from fairdesk.nlp.cascade import FACTORY, EncoderCascade, choose, logit
-from fairdesk.nlp.encoder import DIM
+from fairdesk.nlp.encoder import DIM, load_encoder
 
 
 def _cascade(band: float, intercept: float) -> EncoderCascade:
@@ -20,7 +20,7 @@ def _cascade(band: float, intercept: float) -> EncoderCascade:
     nlp = spacy.blank("en")
     comp = nlp.add_pipe(FACTORY, name="encoder")
     assert isinstance(comp, EncoderCascade)
-    comp.weights = np.zeros(DIM + 2)
+    comp.weights = np.zeros(load_encoder().dim + 2)
     comp.weights[-1] = intercept
     comp.band = band
     return comp
@@ -53,6 +53,7 @@ def test_choose_widens_the_band_only_when_the_encoder_helps() -> None:
     informative[:, 0] = y + rng.normal(0, 0.3, n)
     kw = {
         "anchor": 0.35,
+        "block_grid": [[0]],
         "c_grid": [1.0],
         "band_grid": [0.0, 0.5, 1.0],
         "weight_grid": [1.0],
@@ -64,6 +65,27 @@ def test_choose_widens_the_band_only_when_the_encoder_helps() -> None:
     assert got == choose(fast, informative, y, company, **kw)  # deterministic
     noise = rng.normal(0, 1, (n, DIM))
     assert choose(fast, noise, y, company, **kw).score < got.score
+
+
+def test_choose_reads_the_layer_that_knows_the_label() -> None:
+    rng = np.random.default_rng(1)
+    n = 600
+    y = rng.integers(0, 2, n)
+    company = np.ones(n, dtype=bool)
+    fast = rng.uniform(0.25, 0.45, n)  # all in the band, none of them informative
+    emb = rng.normal(0, 1, (n, 2 * DIM))
+    emb[:, DIM + 7] = y + rng.normal(0, 0.3, n)  # block 1 carries the label, block 0 is noise
+    kw = {"anchor": 0.35, "c_grid": [1.0], "band_grid": [1.0], "weight_grid": [1.0], "folds": 3, "max_iter": 1000}
+    got = choose(fast, emb, y, company, block_grid=[[0], [1], [0, 1]], **kw)
+    assert got.blocks == (1,)
+    assert choose(fast, emb, y, company, block_grid=[[0]], **kw).score < got.score - 0.2
+
+
+def test_a_block_grid_beyond_the_encoder_is_one_clear_error() -> None:
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match=r"block_grid \[\[0\], \[2\]\] must list .* blocks 0 to 1"):
+        nlp.add_pipe(FACTORY, name="encoder", config={"block_grid": [[0], [2]]})
+    assert isinstance(nlp.add_pipe(FACTORY, name="encoder", config={"block_grid": [[1], [0, 1]]}), EncoderCascade)
 
 
 def test_weights_fitted_against_another_encoder_are_refused() -> None:
