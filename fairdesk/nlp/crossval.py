@@ -20,7 +20,7 @@ import numpy as np
 from fairdesk.nlp.cascade import EncoderCascade
 from fairdesk.nlp.classify import DEFAULT_THRESHOLD, severity_level
 from fairdesk.nlp.components import COMPLAINT
-from fairdesk.nlp.evaluate import Report, build_report, format_report
+from fairdesk.nlp.evaluate import Report, build_report, format_report, is_company
 from fairdesk.nlp.text import clean, prepare, triage_reason
 from fairdesk.nlp.train import CONFIG_PATH, SELF_WRITTEN, Row, build_pipeline, read_rows
 
@@ -46,6 +46,17 @@ def folds(rows: Sequence[Row], k: int = 5, seed: int = 0) -> list[list[int]]:
     return [sorted(f) for f in out]
 
 
+def domain_splits(rows: Sequence[Row]) -> list[list[int]]:
+    """One held-out part per company-addressed domain (cars, food, ...): scored by a pipeline that never saw a post
+    from that domain, a stand-in for customers of a kind of company the training data does not cover. Chatter
+    (random_*) rows are never held out; they are in every training part."""
+    by_domain: dict[str, list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        if is_company(row.domain):
+            by_domain[row.domain].append(i)
+    return [by_domain[d] for d in sorted(by_domain)]
+
+
 @dataclass(slots=True)
 class OutOfFold:
     """Held-out predictions for every row."""
@@ -57,6 +68,17 @@ class OutOfFold:
     by_encoder: list[bool]  # the encoder re-judged this post
     choices: list[str] = field(default_factory=list)  # per outer fold: what the inner cross-validation chose
 
+    def subset(self, idx: Sequence[int]) -> OutOfFold:
+        """The predictions of rows `idx`, in that order."""
+        return OutOfFold(
+            [self.scores[i] for i in idx],
+            [self.fast[i] for i in idx],
+            [self.severity[i] for i in idx],
+            [self.triaged[i] for i in idx],
+            [self.by_encoder[i] for i in idx],
+            self.choices,
+        )
+
 
 def out_of_fold(
     rows: Sequence[Row],
@@ -65,11 +87,13 @@ def out_of_fold(
     seed: int = 0,
     config_path: Path = CONFIG_PATH,
     extra: Sequence[Row] = (),
+    splits: Sequence[Sequence[int]] | None = None,
 ) -> OutOfFold:
-    """Train k pipelines, each on k-1 folds (plus `extra`), and score every row with the one that did not see it."""
+    """Train k pipelines, each on k-1 folds (plus `extra`), and score every row with the one that did not see it.
+    With `splits`, hold out each of those parts in turn instead (rows in none of them are only trained on)."""
     n = len(rows)
     oof = OutOfFold([0.0] * n, [0.0] * n, [None] * n, [False] * n, [False] * n)
-    for fold in folds(rows, k, seed):
+    for fold in splits if splits is not None else folds(rows, k, seed):
         held = set(fold)
         nlp = build_pipeline(
             [r for i, r in enumerate(rows) if i not in held] + list(extra), seed=seed, config_path=config_path
@@ -157,18 +181,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     ap.add_argument("--no-extra", action="store_true", help="train on the folds of --data only")
     ap.add_argument("--threshold", type=float, action="append", default=[], help="threshold(s) to report")
+    ap.add_argument(
+        "--leave-domain-out",
+        action="store_true",
+        help="hold out one company-addressed domain at a time instead of --folds random folds (out-of-domain check)",
+    )
     args = ap.parse_args(argv)
     rows = read_rows(args.data)
     extra_paths = [] if args.no_extra else (args.extra or [SELF_WRITTEN])
     extra = [dataclasses.replace(r, extra=True) for path in extra_paths for r in read_rows(path)]
     print(f"data {args.data} ({len(rows)} rows), extra training data: {[str(p) for p in extra_paths]}")
-    oof = out_of_fold(rows, k=args.folds, seed=args.seed, config_path=args.config, extra=extra)
+    splits = domain_splits(rows) if args.leave_domain_out else None
+    oof = out_of_fold(rows, k=args.folds, seed=args.seed, config_path=args.config, extra=extra, splits=splits)
+    if splits is not None:
+        # Only the held-out domains were scored; the chatter rows were always trained on.
+        held = sorted(i for part in splits for i in part)
+        rows, oof = [rows[i] for i in held], oof.subset(held)
+        print(f"leave one domain out: {len(splits)} company-addressed domains, each scored by a pipeline without it")
     print(f"{sum(oof.triaged)} of {len(rows)} posts go to human triage (empty, emoji-only or not English).")
     if oof.choices:
         print(f"chosen inside each outer training fold: {'; '.join(oof.choices)}")
         print(f"posts re-judged by the encoder: {sum(oof.by_encoder)} of {len(rows)} ({np.mean(oof.by_encoder):.1%})")
     for t in args.threshold or [DEFAULT_THRESHOLD]:
-        print(f"\n== outer {args.folds}-fold, threshold {t:.2f}: the pipeline ==")
+        scheme = "leave-one-domain-out" if splits is not None else f"outer {args.folds}-fold"
+        print(f"\n== {scheme}, threshold {t:.2f}: the pipeline ==")
         print(format_report(report_at(rows, oof.scores, oof.severity, t, oof.triaged)))
         if oof.choices:
             fast = report_at(rows, oof.fast, oof.severity, t)

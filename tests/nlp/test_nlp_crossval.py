@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fairdesk.nlp.crossval import folds, report_at
+from fairdesk.nlp.crossval import domain_splits, folds, report_at
 from fairdesk.nlp.train import Row
 
 
@@ -32,3 +32,10 @@ def test_report_at_files_triaged_posts() -> None:
     assert (both.overall.tp, both.overall.fp) == (1, 0)
     assert both.filed is not None and (both.filed.tp, both.filed.fp) == (1, 1)
     assert both.n_triaged == 1
+
+
+def test_leave_one_domain_out_holds_out_each_company_domain_whole() -> None:
+    rows = [Row(f"t{i}", i % 2, 0, ("cars", "food", "random_tweet", "random_reply")[i % 4]) for i in range(40)]
+    parts = domain_splits(rows)
+    assert [{rows[i].domain for i in part} for part in parts] == [{"cars"}, {"food"}]
+    assert sorted(i for part in parts for i in part) == [i for i, r in enumerate(rows) if r.domain in ("cars", "food")]
