@@ -28,7 +28,7 @@ from fairdesk.nlp.features import (
     word_terms,
 )
 from fairdesk.nlp.linear import LinearModel, Rows, fit, shared_sparse_parts
-from fairdesk.nlp.severity import severity_cues
+from fairdesk.nlp.severity import cap_praise, severity_cues
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,9 @@ class ComplaintScorer:
             p = p * (1.0 - self.random.predict(raw))
         sev = None
         if self.severity is not None:
-            sev = self.severity.predict_with(self._with_severity_cues(plain, [v.text for v in views]), parts[-1])
+            texts = [v.text for v in views]
+            sev = self.severity.predict_with(self._with_severity_cues(plain, texts), parts[-1])
+            sev = cap_praise(texts, sev, p)
         for i, doc in enumerate(docs):
             doc.cats[COMPLAINT] = float(p[i])
             doc.cats[NOT_COMPLAINT] = 1.0 - float(p[i])

@@ -146,6 +146,36 @@ CUES = (
         ]
     ),
 )
+# Praise and thanks, written from the level definitions: level 1 is "no explicit reproach", and a post that thanks
+# or praises the company reproaches it for nothing unless it also accuses or blames (sarcasm: "thanks for nothing,
+# worst service ever" keeps its blame cue).
+PRAISE = _words(
+    [
+        r"thank you(?: so much| very much)?",
+        r"(?:huge|big|massive|many) thanks",
+        r"cheers",
+        r"great (?:service|job|work|help)",
+        r"brilliant",
+        r"fantastic",
+        r"amazing",
+        r"excellent",
+        r"painless",
+        r"above and beyond",
+        r"shout ?out",
+        r"credit where",
+        r"fair play",
+        r"kudos",
+        r"well done",
+        r"love (?:it|the|your)",
+        r"(?:so|really|very) helpful",
+    ]
+)
+ACCUSATION, BLAME = CUES[0], CUES[1]
+# The highest level a post that praises without accusing or blaming can get, while the complaint model is unsure
+# it is a complaint at all (below PRAISE_SURE). A sure complaint in words of praise is sarcasm ("thanks @VW for your
+# fantastic car seizing up while driving"; train.csv has a few, most of them severity 3-4) and keeps its level.
+PRAISE_CAP = 2
+PRAISE_SURE = 0.6
 _SECOND = re.compile(r"(?<![a-z])(?:you|your|you're|youre|u|ur|you've|y'all)(?![a-z])")
 # "you never / you didn't / you charged ..." — the company as the subject of a failure
 _YOU_DID = re.compile(
@@ -171,4 +201,18 @@ def severity_cues(texts: Sequence[str]) -> np.ndarray:
             text.count("!") >= 2,
         ]
         out[i] = row
+    return out
+
+
+def cap_praise(texts: Sequence[str], sev: np.ndarray, complaint: np.ndarray) -> np.ndarray:
+    """Severity probabilities (n, 4) with levels above PRAISE_CAP emptied, and their mass moved to PRAISE_CAP, for
+    posts that praise or thank, neither accuse nor blame, and whose complaint probability is below PRAISE_SURE: a
+    level the agents trust for priority must not put a thank-you at the top of the queue (the severity model, trained
+    on real complaints, sees too few of them)."""
+    out = sev.copy()
+    for i, text in enumerate(texts):
+        low = text.lower()
+        if complaint[i] < PRAISE_SURE and PRAISE.search(low) and not ACCUSATION.search(low) and not BLAME.search(low):
+            out[i, PRAISE_CAP - 1] += out[i, PRAISE_CAP:].sum()
+            out[i, PRAISE_CAP:] = 0.0
     return out
