@@ -25,6 +25,7 @@ from fairdesk.nlp.components import (
     NOT_COMPLAINT,
     RANDOM_DOMAIN_PREFIX,
     ComplaintScorer,
+    SavedAsOneFile,
 )
 from fairdesk.nlp.encoder import DIM, SentenceEncoder, load_encoder
 from fairdesk.nlp.text import mask_handles
@@ -32,7 +33,6 @@ from fairdesk.nlp.text import mask_handles
 logger = logging.getLogger(__name__)
 
 FACTORY = "fairdesk_encoder_cascade"
-_FILE = "model.msgpack"
 # Below this many complaints or non-complaints there is nothing to cross-validate: the cascade then passes the fast
 # scores through unchanged (band 0), which keeps tiny test pipelines cheap.
 MIN_PER_CLASS = 20
@@ -130,7 +130,7 @@ def choose(
     return best
 
 
-class EncoderCascade:
+class EncoderCascade(SavedAsOneFile):
     """Re-scores the posts whose complaint probability (set by the fast `fairdesk_complaint` component before it)
     lies in a band around `anchor` (the default threshold): |logit(p) - logit(anchor)| < band. For those, a logistic
     regression on the encoder's pooled layer states (all-MiniLM-L6-v2's layers 4 and 5: two blocks of 384 values;
@@ -302,14 +302,6 @@ class EncoderCascade:
         self.c, self.band, self.weight = float(state["c"]), float(state["band"]), float(state["weight"])
         self.encoder_digest = state["encoder"]
         return self
-
-    def to_disk(self, path: Path, *, exclude: Iterable[str] = ()) -> None:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        (path / _FILE).write_bytes(self.to_bytes())
-
-    def from_disk(self, path: Path, *, exclude: Iterable[str] = ()) -> EncoderCascade:
-        return self.from_bytes((Path(path) / _FILE).read_bytes())
 
 
 @Language.factory(

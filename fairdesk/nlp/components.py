@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import srsly
@@ -81,7 +81,26 @@ def _views(doc: Doc) -> _Views:
     return _Views(raw, plain, "".join(parts), handles, doc.text.count("#"))
 
 
-class ComplaintScorer:
+class SavedAsOneFile:
+    """spaCy's to_disk/from_disk for a component that serialises itself with to_bytes/from_bytes: one msgpack file
+    in the component's folder."""
+
+    def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:
+        raise NotImplementedError
+
+    def from_bytes(self, data: bytes, *, exclude: Iterable[str] = ()) -> Self:
+        raise NotImplementedError
+
+    def to_disk(self, path: Path, *, exclude: Iterable[str] = ()) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / _FILE).write_bytes(self.to_bytes())
+
+    def from_disk(self, path: Path, *, exclude: Iterable[str] = ()) -> Self:
+        return self.from_bytes((Path(path) / _FILE).read_bytes())
+
+
+class ComplaintScorer(SavedAsOneFile):
     """Sets doc.cats: complaint / not_complaint (probabilities) and sev1..sev4 (severity of a complaint).
 
     P(complaint) = P(complaint | post is addressed to a company) * (1 - P(post is off-topic chatter)): one logistic
@@ -300,14 +319,6 @@ class ComplaintScorer:
     def from_bytes(self, data: bytes, *, exclude: Iterable[str] = ()) -> ComplaintScorer:
         self._load_state(srsly.msgpack_loads(data))
         return self
-
-    def to_disk(self, path: Path, *, exclude: Iterable[str] = ()) -> None:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        (path / _FILE).write_bytes(self.to_bytes())
-
-    def from_disk(self, path: Path, *, exclude: Iterable[str] = ()) -> ComplaintScorer:
-        return self.from_bytes((Path(path) / _FILE).read_bytes())
 
 
 def _model(weights: Any) -> LinearModel | None:
